@@ -1,0 +1,135 @@
+"""Settings: every COLLECTOR_* variable, read once at start-up into a frozen object.
+
+A typo must not be silently ignored, so an unknown COLLECTOR_* name is an error, and all
+problems are reported together in one ConfigError.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+PREFIX = "COLLECTOR_"
+
+
+class ConfigError(Exception):
+    """The environment does not describe a usable configuration."""
+
+
+def _csv(raw: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in raw.split(",") if p.strip())
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError("must be a positive integer")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0 or value != value or value == float("inf"):
+        raise ValueError("must be a positive number")
+    return value
+
+
+def _existing_file(raw: str) -> str:
+    if not os.path.isfile(raw):
+        raise ValueError("file does not exist")
+    return raw
+
+
+def _hosts(raw: str) -> tuple[str, ...]:
+    from collector.hostnames import HostnameError, normalise
+
+    out = []
+    for item in _csv(raw):
+        try:
+            out.append(normalise(item))
+        except HostnameError as exc:
+            raise ValueError(f"{item!r} is not a hostname") from exc
+    return tuple(out)
+
+
+def _nonempty(raw: str) -> str:
+    if not raw.strip():
+        raise ValueError("must not be empty")
+    return raw.strip()
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Settings:
+    """What the collector needs to run; tests build it directly."""
+
+    redis_url: str | None = None
+    data_dir: str = "./data"
+    api_tokens: tuple[str, ...] = ()
+    public_roots: str | None = None
+    allowed_hosts: tuple[str, ...] = ()
+    retention_days: int = 90
+    max_body_bytes: int = 256 * 1024
+    device_secret: str | None = None
+    products_file: str | None = None
+    key_prefix: str = "pc"
+    host_cap: int = 200
+    spool_max_bytes: int = 512 * 1024 * 1024
+    redis_timeout_seconds: float = 0.5
+    rate_limit_per_minute: int = 0
+
+    @property
+    def retention_seconds(self) -> int:
+        return self.retention_days * 86400
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from the environment; report every problem at once."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        problems: list[str] = []
+        if "REDIS_URL" in env and env["REDIS_URL"].strip():
+            url = env["REDIS_URL"].strip()
+            if not url.startswith(("redis://", "rediss://", "unix://", "redis+cluster://")):
+                problems.append("REDIS_URL must start with redis://, rediss://, unix:// "
+                                "or redis+cluster://")
+            values["redis_url"] = url
+        for var, raw in env.items():
+            if not var.startswith(PREFIX):
+                continue
+            name = var.removeprefix(PREFIX).lower()
+            cast = _CASTS.get(name)
+            if cast is None:
+                problems.append(f"{var} is not a known setting")
+                continue
+            try:
+                values[name] = cast(raw)
+            except ValueError as exc:
+                problems.append(f"{var}: {exc}")
+        if problems:
+            raise ConfigError("invalid configuration: " + "; ".join(sorted(problems)))
+        return cls(**values)
+
+
+_CASTS: dict[str, Callable[[str], Any]] = {
+    "data_dir": _nonempty,
+    "api_tokens": _csv,
+    "public_roots": _existing_file,
+    "allowed_hosts": _hosts,
+    "retention_days": _positive_int,
+    "max_body_bytes": _positive_int,
+    "device_secret": _nonempty,
+    "products_file": _existing_file,
+    "key_prefix": _nonempty,
+    "host_cap": _positive_int,
+    "spool_max_bytes": _positive_int,
+    "redis_timeout_seconds": _positive_float,
+    "rate_limit_per_minute": int,
+}
+
+# Documented defaults, printed by `pin-collector config` and kept in deploy/collector.env.example.
+DOCUMENTED = {
+    "REDIS_URL": "unset: embedded redis-server under the data dir",
+    **{PREFIX + k.upper(): "" for k in _CASTS},
+}

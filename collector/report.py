@@ -1,0 +1,71 @@
+"""The canonical record: what every accepted report becomes, whatever client sent it.
+
+It is also the unit of durability: the store writes it, the spool keeps it as compact JSON
+(with the writer id and sequence that make a replay idempotent).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+from typing import Any
+
+from collector.chains import Chain
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Report:
+    hostname: str
+    port: int
+    noted_hostname: str | None
+    include_subdomains: bool | None
+    enforce: bool | None
+    chain: Chain
+    known_pins: tuple[str, ...]
+    pins_expiration: str | None
+    validation_result: int | None
+    client_time: str | None
+    client_time_raw: str | None
+    received_ms: int
+    source_format: str
+    app_id: str | None
+    app_version: str | None
+    platform: str | None
+    platform_version: str | None
+    sdk_version: str | None
+    device: str
+    classification: str = "unknown"
+    label: str | None = None
+    flags: tuple[str, ...] = ()
+
+    @property
+    def enforcement(self) -> str:
+        return {True: "enforced", False: "report_only", None: "unknown"}[self.enforce]
+
+    def to_json(self, **extra: Any) -> bytes:
+        doc = dataclasses.asdict(self)
+        doc["chain"] = {
+            "ders": [base64.b64encode(d).decode("ascii") for d in self.chain.ders],
+            "fingerprint": self.chain.fingerprint,
+            "pins": list(self.chain.pins),
+        }
+        doc.update(extra)
+        return json.dumps(doc, separators=(",", ":")).encode("utf-8")
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> tuple[Report, dict[str, Any]]:
+        """Rebuild a report from ``to_json``; the second value holds the extra fields."""
+        doc = json.loads(raw)
+        names = {f.name for f in dataclasses.fields(cls)}
+        extra = {k: v for k, v in doc.items() if k not in names}
+        fields = {k: v for k, v in doc.items() if k in names}
+        chain = fields.pop("chain")
+        fields["chain"] = Chain(
+            ders=tuple(base64.b64decode(d) for d in chain["ders"]),
+            fingerprint=chain["fingerprint"],
+            pins=tuple(chain["pins"]),
+        )
+        for key in ("known_pins", "flags"):
+            fields[key] = tuple(fields[key])
+        return cls(**fields), extra

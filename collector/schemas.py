@@ -1,0 +1,144 @@
+"""marshmallow schemas for the report bodies real clients send.
+
+Third-party producers grow their payloads, so unknown keys are excluded (after a cap on
+their number), never raised: raising would echo attacker-chosen names. Every field is
+bounded and strict: marshmallow's defaults coerce "443" and 443.5 to 443 and "yes" to True.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+
+# C0/C1 controls and lone surrogates: they break logs, terminals and UTF-8 encoding.
+_BAD_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_BAD_PEM = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\uffff]")
+
+
+class Text(fields.String):
+    """A bounded single-line string with no control characters."""
+
+    def __init__(self, max_length: int, *, pem: bool = False, **kwargs: Any) -> None:
+        extra = kwargs.pop("validate", None)
+        checks = [validate.Length(max=max_length), *([extra] if extra else [])]
+        super().__init__(validate=checks, **kwargs)
+        self._bad = _BAD_PEM if pem else _BAD_TEXT
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        if not isinstance(value, str):
+            raise ValidationError("Not a valid string.")
+        if self._bad.search(value):
+            raise ValidationError("Contains forbidden characters.")
+        return value
+
+
+class StrictBool(fields.Field):  # type: ignore[type-arg]
+    """Only JSON true/false."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if value is True or value is False:
+            return value
+        raise ValidationError("Not a valid boolean.")
+
+
+class StrictInt(fields.Field):  # type: ignore[type-arg]
+    """A JSON integer (never a bool, float or string) within a range."""
+
+    def __init__(self, low: int, high: int, *, numeric_string: bool = False, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.low, self.high, self.numeric_string = low, high, numeric_string
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if self.numeric_string and isinstance(value, str) and value.isascii() \
+                and value.isdigit() and len(value) <= 5:
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValidationError("Not a valid integer.")
+        if not self.low <= value <= self.high:
+            raise ValidationError(f"Must be between {self.low} and {self.high}.")
+        return value
+
+
+def _pem_list(max_items: int) -> fields.List:
+    return fields.List(Text(32 * 1024, pem=True), validate=validate.Length(max=max_items),
+                       allow_none=True, load_default=None)
+
+
+def _opt_text(max_length: int, key: str) -> Text:
+    return Text(max_length, data_key=key, allow_none=True, load_default=None)
+
+
+class ReportSchema(Schema):
+    """RFC 7469 §3 keys plus TrustKit's; format-specific tolerance lives in subclasses."""
+
+    class Meta:
+        unknown = EXCLUDE  # clients add keys over time (TrustKit 1.0 → 3.x, RFC 9163)
+
+    hostname = Text(253, required=True)
+    port = StrictInt(0, 65535, load_default=0)
+    noted_hostname = _opt_text(253, "noted-hostname")
+    include_subdomains = StrictBool(data_key="include-subdomains", allow_none=True,
+                                    load_default=None)
+    enforce_pinning = StrictBool(data_key="enforce-pinning", allow_none=True, load_default=None)
+    validated_chain = _pem_list(10)
+    validated_chain.data_key = "validated-certificate-chain"
+    served_chain = _pem_list(20)
+    served_chain.data_key = "served-certificate-chain"
+    known_pins = fields.List(Text(128), data_key="known-pins", allow_none=True,
+                             load_default=None, validate=validate.Length(max=32))
+    known_pins_expiration = _opt_text(64, "known-pins-expiration-date")
+    effective_expiration = _opt_text(64, "effective-expiration-date")
+    validation_result = StrictInt(1, 5, data_key="validation-result", allow_none=True,
+                                  load_default=None)
+    date_time = _opt_text(64, "date-time")
+    app_bundle_id = _opt_text(255, "app-bundle-id")
+    app_identifier = _opt_text(255, "app-identifier")
+    app_version = _opt_text(64, "app-version")
+    app_vendor_id = _opt_text(128, "app-vendor-id")
+    app_platform = _opt_text(16, "app-platform")
+    app_platform_version = _opt_text(64, "app-platform-version")
+    trustkit_version = _opt_text(32, "trustkit-version")
+    failure_mode = _opt_text(32, "failure-mode")
+    test_report = StrictBool(data_key="test-report", allow_none=True, load_default=None)
+
+
+class TrustKitSchema(ReportSchema):
+    """TrustKit iOS/macOS and Android: integer port (0), platform from a known set."""
+
+    app_platform = Text(16, data_key="app-platform", allow_none=True, load_default=None,
+                        validate=validate.OneOf(
+                            ["IOS", "MACOS", "TVOS", "WATCHOS", "OSX", "ANDROID"]))
+
+
+class HpkpLikeSchema(ReportSchema):
+    """Other senders (Proton's Go and .NET clients): port may be a numeric string."""
+
+    port = StrictInt(0, 65535, numeric_string=True, load_default=0)
+
+
+TRUSTKIT = TrustKitSchema()
+RFC7469 = ReportSchema()
+HPKP_LIKE = HpkpLikeSchema()
+
+
+def flatten(messages: Any) -> dict[str, list[str]]:
+    """marshmallow's nested messages → {data key: [fixed messages]} (no values inside)."""
+    out: dict[str, list[str]] = {}
+    if not isinstance(messages, dict):
+        return {"_schema": ["Invalid report."]}
+    for key, value in messages.items():
+        found: list[str] = []
+        stack = [value]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, str):
+                if item not in found:
+                    found.append(item)
+            elif isinstance(item, dict):
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(reversed(item))
+        out[str(key)] = found[:3]
+    return out

@@ -1,0 +1,85 @@
+"""Per-app state: everything a request needs, built once by create_app.
+
+Lives in ``app.extensions["collector"]``, never in module globals, and opens no connection
+until first used (redis-py connects lazily), so it is safe to build before gunicorn forks.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from flask import current_app
+
+from collector import datadir
+from collector.auth import TokenCheck
+from collector.classify import Classification, Classifier
+from collector.config import Settings
+from collector.ingest import Ingestor
+from collector.keys import Keys
+from collector.queries import Queries
+from collector.report import Report
+from collector.spool import Spool
+from collector.store import ReportStore, connect
+
+_CLASS_CACHE = 4096
+
+
+@dataclass
+class Services:
+    settings: Settings
+    ingestor: Ingestor
+    queries: Queries
+    classifier: Classifier
+    tokens: TokenCheck
+    device_secret: bytes
+    _classes: OrderedDict[str, Classification] = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def classify(self, report: Report) -> Report:
+        """Classify each distinct chain once per process; the store keeps the first result."""
+        fp = report.chain.fingerprint
+        with self._lock:
+            found = self._classes.get(fp)
+        if found is None:
+            at = datetime.fromisoformat(report.client_time) if report.client_time else \
+                datetime.fromtimestamp(report.received_ms / 1000, UTC)
+            found = self.classifier.classify(report.chain.certificates, report.hostname, at)
+            with self._lock:
+                self._classes[fp] = found
+                if len(self._classes) > _CLASS_CACHE:
+                    self._classes.popitem(last=False)
+        return replace(report, classification=found.kind, label=found.label)
+
+
+def build(settings: Settings) -> Services:
+    if not settings.redis_url:
+        raise RuntimeError("REDIS_URL is not set: start the collector with `pin-collector serve`")
+    keys = Keys(settings.key_prefix)
+    writer_client = connect(settings.redis_url, settings.redis_timeout_seconds)
+    reader_client = connect(settings.redis_url, 2.0, pool_size=16)
+    store = ReportStore(writer_client, keys, retention_s=settings.retention_seconds,
+                        host_cap=settings.host_cap)
+    writer = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+    spool = Spool(Path(settings.data_dir) / "spool", max_bytes=settings.spool_max_bytes,
+                  owner=writer)
+    tokens, _ = datadir.api_tokens(settings.data_dir, settings.api_tokens)
+    return Services(
+        settings=settings,
+        ingestor=Ingestor(store, spool, writer),
+        queries=Queries(reader_client, keys, settings.retention_days),
+        classifier=Classifier.from_files(settings.public_roots, settings.products_file),
+        tokens=TokenCheck(tokens),
+        device_secret=datadir.device_secret(settings.data_dir, settings.device_secret),
+    )
+
+
+def services() -> Services:
+    found: Services = current_app.extensions["collector"]
+    return found
