@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, Response
+from redis import RedisError
 
 from collector.config import Settings
 
@@ -18,6 +19,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["collector"] = svc
     svc.ingestor.start()
     problems.register(app)
+
+    @app.errorhandler(RedisError)
+    def _redis_down(exc: RedisError) -> Response:
+        """Analyst reads need Redis; ingestion never gets here (it spools)."""
+        return problems.Problem(503, "storage-unavailable", "The aggregates cannot be read "
+                                "right now.", headers={"Retry-After": "5"}).response()
+
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
     return app

@@ -19,7 +19,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError
 
 from collector import schemas
-from collector.chains import ChainError, parse_chain
+from collector.chains import Chain, ChainError, parse_chain
 from collector.hostnames import HostnameError, is_within, normalise
 from collector.problems import Problem
 from collector.report import Report
@@ -46,21 +46,24 @@ def detect(doc: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
     platform = doc.get("app-platform")
     if platform == "ANDROID":
         return "trustkit-android", doc
-    if platform in _IOS:
+    if isinstance(platform, str) and platform in _IOS:
         return "trustkit-ios", doc
     if any(k in doc for k in _TRUSTKIT_KEYS):
         served = "served-certificate-chain" in doc
         return ("trustkit-android" if served else "trustkit-ios"), doc
-    if "served-certificate-chain" in doc and "effective-expiration-date" in doc:
-        return "rfc7469", doc
+    if "served-certificate-chain" in doc and "effective-expiration-date" in doc \
+            and not any(k.startswith("app-") for k in doc):
+        return "rfc7469", doc  # a browser; Proton's Go client adds app-version
     return "hpkp-like", doc
 
 
+# Only TrustKit is strict about its own quirks (port is a JSON integer); every body
+# without TrustKit keys gets the SPEC's "other HPKP-like senders" tolerance.
 _SCHEMAS: dict[str, Schema] = {
     "trustkit-ios": schemas.TRUSTKIT,
     "trustkit-android": schemas.TRUSTKIT,
-    "rfc7469": schemas.RFC7469,
-    "expect-ct": schemas.RFC7469,
+    "rfc7469": schemas.HPKP_LIKE,
+    "expect-ct": schemas.HPKP_LIKE,
     "hpkp-like": schemas.HPKP_LIKE,
 }
 
@@ -86,7 +89,9 @@ def parse_client_time(raw: str | None) -> tuple[str | None, tuple[str, ...]]:
     """Best-effort RFC 3339 → UTC ISO string; flags say what was guessed or rejected."""
     if raw is None:
         return None, ("no-client-time",)
-    text = "".join(str(unicodedata.digit(c)) if c.isdigit() else c for c in raw.strip())
+    text = raw.strip()
+    if not text.isascii():  # Android on non-Latin locales writes its own digits
+        text = "".join(str(unicodedata.digit(c)) if c.isdigit() else c for c in text)
     try:
         parsed = datetime.fromisoformat(text.replace("z", "Z"))
     except ValueError:
@@ -114,13 +119,30 @@ def _host(value: str | None, field: str) -> str | None:
         raise unprocessable({field: ["Not a valid hostname (IDNA A-label)."]}) from None
 
 
+def _chain(pems: Sequence[str], field: str) -> Chain:
+    try:
+        return parse_chain(tuple(pems))
+    except ChainError as exc:
+        raise unprocessable({field: [str(exc).capitalize() + "."]}) from None
+
+
+def _offending_chain(validated: Sequence[str] | None, served: Sequence[str] | None) -> Chain:
+    """The validated chain when non-empty, else the served one; both must be certificates."""
+    served_chain = _chain(served, "served-certificate-chain") if served else None
+    if validated:
+        return _chain(validated, "validated-certificate-chain")
+    if served_chain is None:
+        raise unprocessable({"validated-certificate-chain": ["A certificate chain is required."]})
+    return served_chain
+
+
 def build(doc: Any, *, received_ms: int, secret: bytes, client_addr: str | None,
           allowed_hosts: Sequence[str] = ()) -> Report:
     """Validate one parsed body into a Report, or raise a 422 Problem."""
     if not isinstance(doc, dict):
         raise unprocessable({"_schema": ["The report must be a JSON object."]})
     fmt, obj = detect(doc)
-    if len(obj) > MAX_KEYS:
+    if max(len(doc), len(obj)) > MAX_KEYS:  # the Expect-CT wrapper too
         raise unprocessable({"_schema": ["Too many fields."]})
     try:
         data = _SCHEMAS[fmt].load(obj)
@@ -132,16 +154,9 @@ def build(doc: Any, *, received_ms: int, secret: bytes, client_addr: str | None,
     if noted is not None and not is_within(hostname, noted):
         raise unprocessable({"hostname": ["Must be the noted hostname or under it."]})
     if allowed_hosts and not any(is_within(noted or hostname, a) for a in allowed_hosts):
-        raise unprocessable({"noted-hostname": ["Reports for this host are not accepted."]})
-    pems = data["validated_chain"] or data["served_chain"]
-    if not pems:
-        raise unprocessable({"validated-certificate-chain": ["A certificate chain is required."]})
-    try:
-        chain = parse_chain(tuple(pems))
-        if data["served_chain"] and data["validated_chain"]:
-            parse_chain(tuple(data["served_chain"]))
-    except ChainError as exc:
-        raise unprocessable({"certificate-chain": [str(exc).capitalize() + "."]}) from None
+        field = "noted-hostname" if noted else "hostname"
+        raise unprocessable({field: ["Reports for this host are not accepted."]})
+    chain = _offending_chain(data["validated_chain"], data["served_chain"])
     client_time, flags = parse_client_time(data["date_time"])
     enforce = data["enforce_pinning"]
     if enforce is None and data["failure_mode"] in ("enforce", "report-only"):

@@ -27,12 +27,11 @@ def normalise(raw: str, *, allow_unicode: bool = True) -> str:
         raise HostnameError("bad length")
     if name.isascii():
         name = name.lower()
-        try:
-            ipaddress.ip_address(name)
-        except ValueError:
-            pass
-        else:
-            return name
+        if "%" not in name:  # an IPv6 zone id names an interface, not a host
+            try:
+                return ipaddress.ip_address(name).compressed
+            except ValueError:
+                pass
         labels = name.split(".")
         if not all(_LDH.fullmatch(label) for label in labels):
             raise HostnameError("not an LDH hostname")

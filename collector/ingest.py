@@ -1,10 +1,18 @@
-"""The promise behind a 204: a report is durable in Redis or in the local spool first.
+"""The promise behind a 204: a report is on local disk (fsync'd) or in Redis before it.
 
-Concurrent requests of one worker are combined: whichever thread holds the write lock
-flushes every pending report in one Redis round trip (group commit). Each report gets this
-writer's next sequence number; because a writer's reports reach Redis in sequence order
-(after any failure everything goes to the spool until the spool has drained), the
-per-slot high-water marks in the scripts make every replay exactly-once.
+The request path appends to this worker's spool segment (concurrent requests share one
+fsync) and hands the record to a background writer, which sends batches to Redis. Each
+record carries this writer's next sequence number and batches go out in sequence order,
+so the per-slot high-water marks in the scripts make every replay exactly-once:
+
+* Redis fails: the writer stops; records keep landing on disk. When Redis answers again,
+  the writer replays its sealed segments in order (already-applied records are skipped),
+  then resumes.
+* Redis restarts and lost acknowledged writes (AOF fsyncs once a second): its run id
+  changes, and the segments of the last ``REPLAY_WINDOW_S`` seconds are replayed.
+* A worker dies: its segments are orphans; any live worker replays them.
+* The spool cannot take a report (full or broken disk): it is written to Redis directly
+  under a separate writer id; only when that fails too is the answer 503.
 """
 
 from __future__ import annotations
@@ -21,13 +29,15 @@ from collector.store import PoisonRecord, ReportStore, Stamped, StorageUnavailab
 
 log = logging.getLogger("collector.ingest")
 
-# Redis with appendfsync everysec may lose about the last second of acknowledged writes on a
-# crash; reports acknowledged this recently are replayed when the server's run id changes.
-REPLAY_WINDOW_S = 10.0
+REPLAY_WINDOW_S = 15.0
+ROTATE_S = 1.0
+ORPHAN_SCAN_S = 3.0
+BATCH = 500
+OUTBOX_MAX = 50_000
 
 
 class Unavailable(Exception):
-    """Neither Redis nor the spool could take the report: the only cause of a 503."""
+    """Neither the spool nor Redis could take the report: the only cause of a 503."""
 
 
 @dataclass
@@ -40,12 +50,21 @@ class _Pending:
 
 @dataclass
 class IngestStats:
-    redis: int = 0
-    spooled: int = 0
+    accepted: dict[str, int] = field(default_factory=lambda: {"spool": 0, "redis": 0})
+    written: int = 0
     replayed: int = 0
     dead_lettered: int = 0
     refused: int = 0
     redis_errors: dict[str, int] = field(default_factory=dict)
+
+
+def _encode(s: Stamped) -> bytes:
+    return s.report.to_json(writer=s.writer, seq=s.seq)
+
+
+def _decode(raw: bytes) -> Stamped:
+    report, extra = Report.from_json(raw)
+    return Stamped(report, str(extra["writer"]), int(extra["seq"]))
 
 
 class Ingestor:
@@ -54,132 +73,226 @@ class Ingestor:
         self.spool = spool
         self.writer = writer
         self.stats = IngestStats()
-        self.degraded = False
+        self.failed = False
         self._seq = 0
+        self._direct_seq = 0
+        self._acked = 0
         self._queue: list[_Pending] = []
         self._queue_lock = threading.Lock()
-        self._write_lock = threading.Lock()
-        self._recent: collections.deque[tuple[float, Stamped]] = collections.deque()
+        self._commit_lock = threading.Lock()
+        self._outbox: collections.deque[Stamped] = collections.deque()
+        self._wake = threading.Condition()
+        self._sealed: list[tuple[str, int, float]] = []
+        self._inflight = 0
         self._run_id: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    @property
+    def degraded(self) -> bool:
+        return self.failed
+
     # -- request path -------------------------------------------------------------------
     def submit(self, report: Report) -> str:
-        """Block until the report is durable; returns "redis" or "spool", or raises."""
+        """Block until the report is durable; returns "spool" or "redis", or raises."""
         item = _Pending(report)
         with self._queue_lock:
             self._queue.append(item)
-        with self._write_lock:
+        with self._commit_lock:
             if not item.done:
                 with self._queue_lock:
                     batch, self._queue = self._queue, []
-                self._flush(batch)
+                self._commit(batch)
         if item.error is not None:
             raise item.error
         return item.path
 
-    def _flush(self, batch: list[_Pending]) -> None:
+    def _commit(self, batch: list[_Pending]) -> None:
         stamped = []
         for item in batch:
             self._seq += 1
             stamped.append(Stamped(item.report, self.writer, self._seq))
-        path = "spool"
-        if not self.degraded:
-            try:
-                self._write(stamped)
-                path = "redis"
-                now = time.monotonic()
-                self._recent.extend((now, s) for s in stamped)
-                while self._recent and self._recent[0][0] < now - REPLAY_WINDOW_S:
-                    self._recent.popleft()
-            except StorageUnavailable as exc:
-                self._note_error(str(exc))
-                self.degraded = True
-        error: Exception | None = None
-        if path == "spool":
-            try:
-                self.spool.append([s.report.to_json(writer=s.writer, seq=s.seq) for s in stamped])
-            except (SpoolFull, SpoolUnavailable) as exc:
-                log.error("spool refused %d report(s): %s", len(stamped), type(exc).__name__)
-                self.stats.refused += len(stamped)
-                error = Unavailable(type(exc).__name__)
+        path, error = "spool", None
+        try:
+            self.spool.append([_encode(s) for s in stamped])
+        except (SpoolFull, SpoolUnavailable) as exc:
+            log.error("spool refused %d report(s): %s", len(batch), type(exc).__name__)
+            path, error = "redis", self._direct(batch)
+        else:
+            with self._wake:
+                if not self.failed:
+                    self._outbox.extend(stamped)
+                    self._wake.notify()
         for item in batch:
             item.done, item.error, item.path = True, error, path
         if error is None:
-            if path == "redis":
-                self.stats.redis += len(batch)
-            else:
-                self.stats.spooled += len(batch)
+            self.stats.accepted[path] += len(batch)
 
+    def _direct(self, batch: list[_Pending]) -> Exception | None:
+        """Write straight to Redis under a separate writer id, so no ordering is broken."""
+        stamped = []
+        for item in batch:
+            self._direct_seq += 1
+            stamped.append(Stamped(item.report, self.writer + ".d", self._direct_seq))
+        try:
+            self._write(stamped)
+        except StorageUnavailable as exc:
+            self._note_error(str(exc))
+            self.stats.refused += len(batch)
+            return Unavailable("spool and redis both unavailable")
+        return None
+
+    # -- background writer ----------------------------------------------------------------
     def _write(self, stamped: list[Stamped]) -> None:
-        """Write to Redis; a poison record is dead-lettered and the rest written again."""
+        """Write in order; records Redis refuses for good go to the dead-letter file."""
         while stamped:
             try:
                 self.store.write(stamped)
+                self.stats.written += len(stamped)
                 return
             except PoisonRecord as exc:
-                bad = stamped.pop(exc.index)
-                self.spool.dead_letter(bad.report.to_json(writer=bad.writer, seq=bad.seq),
-                                       str(exc))
+                for i in sorted(exc.indices, reverse=True):
+                    self.spool.dead_letter(_encode(stamped.pop(i)), str(exc))
+                    self.stats.dead_lettered += 1
+
+    def _apply_raw(self, records: list[bytes]) -> None:
+        stamped = []
+        for raw in records:
+            try:
+                stamped.append(_decode(raw))
+            except (ValueError, KeyError, TypeError) as exc:  # unreadable: never retry it
+                self.spool.dead_letter(raw, f"unreadable record: {type(exc).__name__}")
                 self.stats.dead_lettered += 1
+        for i in range(0, len(stamped), BATCH):
+            self._write(stamped[i : i + BATCH])
+        self.stats.replayed += len(stamped)
 
     def _note_error(self, name: str) -> None:
         self.stats.redis_errors[name] = self.stats.redis_errors.get(name, 0) + 1
 
-    # -- recovery -----------------------------------------------------------------------
-    def _apply_spooled(self, records: list[bytes]) -> None:
-        stamped = []
-        for raw in records:
-            report, extra = Report.from_json(raw)
-            stamped.append(Stamped(report, str(extra["writer"]), int(extra["seq"])))
-        self._write(stamped)
-        self.stats.replayed += len(stamped)
+    def _fail(self, reason: str) -> None:
+        self._note_error(reason)
+        with self._wake:
+            if not self.failed:
+                log.warning("redis unavailable (%s): reports go to the spool only", reason)
+            self.failed = True
+            self._outbox.clear()  # every record in it is on disk and will be replayed
 
-    def recover(self) -> None:
-        """One recovery step: notice restarts, drain the spool, leave degraded mode."""
+    def _rotate(self) -> None:
+        """Seal the current segment; drop sealed ones acknowledged long enough ago."""
+        with self._commit_lock:
+            name, top = self.spool.rotate(), self._seq
+        now = time.monotonic()
+        if name is not None:
+            self._sealed.append((name, top, now))
+        keep = []
+        for seg, seg_top, sealed_at in self._sealed:
+            if seg_top <= self._acked and now - sealed_at > REPLAY_WINDOW_S and not self.failed:
+                self.spool.discard(seg)
+            else:
+                keep.append((seg, seg_top, sealed_at))
+        self._sealed = keep
+
+    def recover(self) -> bool:
+        """Replay this writer's segments in order, then resume; True when healthy again."""
         try:
             run_id = self.store.run_id()
-        except StorageUnavailable:
-            self.degraded = True
-            return
-        if self._run_id is not None and run_id != self._run_id:
-            log.warning("redis restarted (run id changed); replaying the last %.0fs",
-                        REPLAY_WINDOW_S)
-            with self._write_lock:
-                self.degraded = True
-                recent = [s for _, s in self._recent]
-                self._recent.clear()
-            try:
-                self._write(recent)
-            except StorageUnavailable:
-                self._recent.extendleft((time.monotonic(), s) for s in reversed(recent))
-                return
-        self._run_id = run_id
-        try:
-            self.spool.drain(self._apply_spooled)
-            if self.degraded:
-                with self._write_lock:
-                    self.spool.drain(self._apply_spooled)
-                    if self.spool.pending_own() == 0:
-                        self.degraded = False
-        except (StorageUnavailable, SpoolUnavailable) as exc:
+        except StorageUnavailable as exc:
             self._note_error(str(exc))
+            return False
+        with self._commit_lock, self._wake:
+            name, top = self.spool.rotate(), self._seq
+            if name is not None:
+                self._sealed.append((name, top, time.monotonic()))
+            self.failed = False  # records committed from now on are queued in the outbox
+            self._outbox.clear()
+        try:
+            for seg in self.spool.own_sealed():
+                self._apply_raw(self.spool.records(seg))
+        except (StorageUnavailable, SpoolUnavailable) as exc:
+            self._fail(str(exc))
+            return False
+        self._acked = max(self._acked, top)
+        self._run_id = run_id
+        log.info("redis writes resumed")
+        return True
 
-    def start(self, interval: float = 0.5) -> None:
+    def _check_restart(self) -> None:
+        try:
+            run_id = self.store.run_id()
+        except StorageUnavailable as exc:
+            self._fail(str(exc))
+            return
+        if self._run_id is None:
+            self._run_id = run_id
+        elif run_id != self._run_id:
+            self._fail("redis restarted")  # recover() replays the retained window
+
+    def step(self, wait: float = 0.05) -> None:
+        """One iteration of the background writer (tests drive it directly)."""
+        if self.failed:
+            if not self.recover():
+                self._stop.wait(0.5)
+            return
+        with self._wake:
+            if not self._outbox:
+                self._wake.wait(wait)
+            batch = [self._outbox.popleft() for _ in range(min(BATCH, len(self._outbox)))]
+            self._inflight = len(batch)
+        if not batch:
+            return
+        try:
+            self._write(batch)
+            self._acked = max(self._acked, batch[-1].seq)
+        except StorageUnavailable as exc:
+            self._fail(str(exc))
+        finally:
+            self._inflight = 0
+
+    def _loop(self) -> None:
+        last_rotate = last_orphans = last_check = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                self.step()
+                now = time.monotonic()
+                if now - last_check > 1.0 and not self.failed:
+                    last_check = now
+                    self._check_restart()
+                if now - last_rotate > ROTATE_S:
+                    last_rotate = now
+                    self._rotate()
+                if now - last_orphans > ORPHAN_SCAN_S and not self.failed:
+                    last_orphans = now
+                    self.spool.drain(self._apply_raw, batch=BATCH, orphans_only=True)
+            except (StorageUnavailable, SpoolUnavailable) as exc:
+                self._fail(str(exc))
+            except Exception:
+                log.exception("background writer step failed")
+                self._stop.wait(0.5)
+
+    def start(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, args=(interval,),
-                                            name="collector-recover", daemon=True)
+            self._thread = threading.Thread(target=self._loop, name="collector-writer",
+                                            daemon=True)
             self._thread.start()
 
-    def _loop(self, interval: float) -> None:
-        while not self._stop.wait(interval):
-            try:
-                self.recover()
-            except Exception:
-                log.exception("recovery step failed")
+    def pending(self) -> int:
+        return len(self._outbox) + self._inflight
 
-    def close(self) -> None:
+    def flush(self, timeout: float = 1.0) -> bool:
+        """Wait until this worker's accepted reports are in Redis (read-your-writes)."""
+        deadline = time.monotonic() + timeout
+        while self.pending() and not self.failed and time.monotonic() < deadline:
+            time.sleep(0.001)
+        return not self.pending() and not self.failed
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the writer after it has sent what it holds (best effort); keep the disk."""
+        deadline = time.monotonic() + timeout
+        if self._thread is not None:
+            self.flush(max(0.0, deadline - time.monotonic()))
         self._stop.set()
-        with self._write_lock:
+        if self._thread is not None:
+            self._thread.join(timeout)
+        with self._commit_lock:
             self.spool.close()

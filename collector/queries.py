@@ -2,81 +2,50 @@
 
 Without a window, views read the running aggregates (one pipeline, a handful of keys). A
 ``since``/``until`` window sums the daily buckets it covers: report counts at hour
-resolution, breakdowns (chains, apps, results, pin sets) at day resolution.
+resolution, breakdowns (chains, apps, results, pin sets) at day resolution. Lists and the
+timeline live in ``listing``, certificates and pins in ``chainview``.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import redis
 
+from collector import chainview, listing
+from collector.advice import pin_set_advice
+from collector.classify import PUBLIC_TRUST
 from collector.keys import Keys
+from collector.readutil import Window, iso, ranked, text
+
+__all__ = ["Queries", "Window", "iso"]
 
 _ENFORCE = ("enforced", "report_only", "unknown")
-
-
-@dataclass(frozen=True)
-class Window:
-    since: datetime | None = None
-    until: datetime | None = None
-
-    @property
-    def bounded(self) -> bool:
-        return self.since is not None or self.until is not None
-
-    def days(self, retention_days: int, now: datetime) -> list[datetime]:
-        until = min(self.until or now, now)
-        since = max(self.since or until - timedelta(days=retention_days),
-                    now - timedelta(days=retention_days))
-        day = since.replace(hour=0, minute=0, second=0, microsecond=0)
-        out = []
-        while day <= until and len(out) <= retention_days + 1:
-            out.append(day)
-            day += timedelta(days=1)
-        return out
-
-    def hour_in(self, day: datetime, hour: int) -> bool:
-        start = day + timedelta(hours=hour)
-        end = start + timedelta(hours=1)
-        return (self.since is None or end > self.since) and \
-            (self.until is None or start <= self.until)
-
-
-def iso(ms: Any) -> str | None:
-    if ms in (None, b"", ""):
-        return None
-    when = datetime.fromtimestamp(int(ms) / 1000, UTC).replace(microsecond=0)
-    return when.isoformat().replace("+00:00", "Z")
-
-
-def _s(value: bytes | str) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else value
-
-
-def _ranked(pairs: list[tuple[bytes, float]]) -> Iterator[tuple[str, int]]:
-    for member, score in pairs:
-        yield _s(member), int(score)
+_s, _ranked = text, ranked
 
 
 class Queries:
+    """Every analyst view, each answered in one or two pipelined round trips."""
+
     def __init__(self, client: redis.Redis, keys: Keys, retention_days: int) -> None:
         self.client = client
         self.keys = keys
         self.retention_days = retention_days
 
+    def window_days(self, window: Window) -> list[datetime]:
+        return window.days(self.retention_days, datetime.now(UTC))
+
     def _daily(self, window: Window, key_of: Any) -> list[tuple[datetime, dict[str, int]]]:
-        days = window.days(self.retention_days, datetime.now(UTC))
+        days = self.window_days(window)
         with self.client.pipeline(transaction=False) as pipe:
             for d in days:
                 pipe.hgetall(key_of(d.strftime("%Y%m%d")))
             rows = pipe.execute()
-        return [(d, {_s(k): int(v) for k, v in row.items()}) for d, row in zip(days, rows, strict=True)]
+        return [(d, {_s(k): int(v) for k, v in row.items()})
+                for d, row in zip(days, rows, strict=True)]
 
     @staticmethod
     def _windowed(rows: list[tuple[datetime, dict[str, int]]], window: Window) \
@@ -110,12 +79,12 @@ class Queries:
         g = self.keys.glob
         rows = self._daily(window, g.day)
         days = [d.strftime("%Y%m%d") for d, _ in rows]
+        if not days:
+            return self._summary_doc(0, 0, 0, 0, [], [], {})
         reports, fields = self._windowed(rows, window)
-        hosts_keys = [g.day_hosts(d) for d in days]
-        chain_keys = [g.day_chains(d) for d in days]
         with self.client.pipeline(transaction=False) as pipe:
-            pipe.zunion(hosts_keys, withscores=True)
-            pipe.zunion(chain_keys, withscores=True)
+            pipe.zunion([g.day_hosts(d) for d in days], withscores=True)
+            pipe.zunion([g.day_chains(d) for d in days], withscores=True)
             pipe.pfcount(*[g.devices_day(d) for d in days])
             hosts, chains, devices = pipe.execute()
         rank = sorted(_ranked(hosts), key=lambda p: (-p[1], p[0]))
@@ -137,18 +106,34 @@ class Queries:
             "by_classification": classes,
         }
 
-    def chain_classes(self, fps: list[str]) -> dict[str, tuple[str, str | None]]:
+    def chain_classes(self, fps: list[str]) -> dict[str, tuple[str, str | None, list[str]]]:
+        """Classification, label and certificate hashes of each chain, in one pipeline."""
         if not fps:
             return {}
         g = self.keys.glob
         with self.client.pipeline(transaction=False) as pipe:
             for fp in fps:
-                pipe.hmget(g.chain(fp), "classification", "label")
+                pipe.hmget(g.chain(fp), "classification", "label", "certs")
             rows = pipe.execute()
-        out: dict[str, tuple[str, str | None]] = {}
-        for fp, (cls, label) in zip(fps, rows, strict=True):
-            out[fp] = (_s(cls) if cls else "unknown", _s(label) if label else None)
+        out: dict[str, tuple[str, str | None, list[str]]] = {}
+        for fp, (cls, label, certs) in zip(fps, rows, strict=True):
+            out[fp] = (_s(cls) if cls else "unknown", _s(label) if label else None,
+                       [c for c in _s(certs or b"").split(",") if c])
         return out
+
+    def hosts(self, window: Window, sort: str, offset: int, limit: int) \
+            -> tuple[list[dict[str, Any]], bool]:
+        return listing.hosts(self, window, sort, offset, limit)
+
+    def chains(self, window: Window, offset: int, limit: int) \
+            -> tuple[list[dict[str, Any]], bool]:
+        return listing.chains(self, window, offset, limit)
+
+    def timeline(self, hostname: str, interval: str, window: Window) -> dict[str, Any] | None:
+        return listing.timeline(self, hostname, interval, window)
+
+    def chain(self, fingerprint: str, window: Window) -> dict[str, Any] | None:
+        return chainview.chain_detail(self, fingerprint, window)
 
     def host(self, hostname: str, window: Window) -> dict[str, Any] | None:
         hk = self.keys.host(hostname)
@@ -180,27 +165,38 @@ class Queries:
             chain_counts, app_counts, pin_counts = pick["c"], pick["a"], pick["p"]
             result_counts, enforce_counts = pick["r"], pick["e"]
             days = [d.strftime("%Y%m%d") for d, _ in rows]
-            devices = self.client.pfcount(*[hk.devices_day(d) for d in days])
+            devices = self.client.pfcount(*[hk.devices_day(d) for d in days]) if days else 0
         classes = self.chain_classes([fp for fp in chain_counts if fp != "other"])
+        public = [c for cls, _, certs in classes.values() if cls == PUBLIC_TRUST for c in certs]
+        info = chainview.cert_info(self, public) if public else {}
+        public_pins = {pin for pin, _ in info.values()}
+        today = datetime.now(UTC).date()
         return {
             "hostname": meta.get("hostname", hostname),
             "reports": reports,
             "devices": devices,
             "first_seen": iso(meta.get("first_seen")),
             "last_seen": iso(meta.get("last_seen")),
-            "chains": [{"fingerprint": fp, "reports": n,
-                        "classification": classes.get(fp, ("unknown", None))[0],
-                        "label": classes.get(fp, ("unknown", None))[1]}
+            "chains": [_chain(fp, n, classes.get(fp), info)
                        for fp, n in sorted(chain_counts.items(), key=lambda p: -p[1])],
             "apps": [_app(k, n) for k, n in sorted(app_counts.items(), key=lambda p: -p[1])],
             "validation_results": result_counts,
             "enforcement": {name: enforce_counts.get(name, 0) for name in _ENFORCE},
-            "pin_sets": [_pinset(k, n) for k, n in sorted(pin_counts.items(), key=lambda p: -p[1])],
+            "pin_sets": [_pinset(k, n, public_pins, today)
+                         for k, n in sorted(pin_counts.items(), key=lambda p: -p[1])],
             "hard_fail_readiness": {
                 "devices_at_risk": breaking,
                 "by_app_version": [{"app_version": v, "reports": n} for v, n in _ranked(bapps)],
             },
         }
+
+
+def _chain(fp: str, reports: int, meta: tuple[str, str | None, list[str]] | None,
+           info: dict[str, tuple[str, bool]]) -> dict[str, Any]:
+    cls, label, certs = meta or ("unknown", None, [])
+    return {"fingerprint": fp, "reports": reports, "classification": cls, "label": label,
+            "pins_that_would_pass": chainview.would_pass(certs, info)
+            if cls == PUBLIC_TRUST else []}
 
 
 def _app(key: str, reports: int) -> dict[str, Any]:
@@ -211,8 +207,16 @@ def _app(key: str, reports: int) -> dict[str, Any]:
             "platform": platform or None, "reports": reports}
 
 
-def _pinset(key: str, reports: int) -> dict[str, Any]:
-    if key == "other":
-        return {"pins": [], "expiration": None, "reports": reports, "other": True}
+def _pinset(key: str, reports: int, public_pins: set[str], today: date) -> dict[str, Any]:
+    """A pin set as clients reported it, with the advice of SPEC section 6."""
+    if key == "other":  # the overflow bucket: many sets, no advice possible
+        return {"pins": [], "expiration": None, "reports": reports, "other": True,
+                "has_backup_pin": None, "matches_public_trust_key": None,
+                "matching_pins": [], "days_to_expiry": None}
     pins, expiration = json.loads(key)
-    return {"pins": pins, "expiration": expiration, "reports": reports}
+    advice = pin_set_advice(pins, expiration, public_pins, today)
+    return {"pins": pins, "expiration": expiration, "reports": reports, "other": False,
+            "has_backup_pin": advice["has_backup_pin"],
+            "matches_public_trust_key": advice["matches_public_trust_key"],
+            "matching_pins": advice["matching_pins"],
+            "days_to_expiry": advice["days_to_expiry"]}

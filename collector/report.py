@@ -8,10 +8,21 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import json
 from typing import Any
 
 from collector.chains import Chain
+
+
+@functools.lru_cache(maxsize=1024)
+def _chain_doc(chain: Chain) -> dict[str, Any]:
+    """The chain's JSON form, built once per distinct chain (it is most of a record)."""
+    return {
+        "ders": [base64.b64encode(d).decode("ascii") for d in chain.ders],
+        "fingerprint": chain.fingerprint,
+        "pins": list(chain.pins),
+    }
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -44,12 +55,8 @@ class Report:
         return {True: "enforced", False: "report_only", None: "unknown"}[self.enforce]
 
     def to_json(self, **extra: Any) -> bytes:
-        doc = dataclasses.asdict(self)
-        doc["chain"] = {
-            "ders": [base64.b64encode(d).decode("ascii") for d in self.chain.ders],
-            "fingerprint": self.chain.fingerprint,
-            "pins": list(self.chain.pins),
-        }
+        doc = dict(self.__dict__)  # shallow: every field is already JSON-ready but the chain
+        doc["chain"] = _chain_doc(self.chain)
         doc.update(extra)
         return json.dumps(doc, separators=(",", ":")).encode("utf-8")
 

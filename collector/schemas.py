@@ -61,7 +61,7 @@ class StrictInt(fields.Field):  # type: ignore[type-arg]
         return value
 
 
-def _pem_list(max_items: int) -> fields.List:
+def _pem_list(max_items: int) -> fields.List[str]:
     return fields.List(Text(32 * 1024, pem=True), validate=validate.Length(max=max_items),
                        allow_none=True, load_default=None)
 
@@ -76,9 +76,9 @@ class ReportSchema(Schema):
     class Meta:
         unknown = EXCLUDE  # clients add keys over time (TrustKit 1.0 → 3.x, RFC 9163)
 
-    hostname = Text(253, required=True)
+    hostname = Text(254, required=True)  # 253 plus a trailing dot
     port = StrictInt(0, 65535, load_default=0)
-    noted_hostname = _opt_text(253, "noted-hostname")
+    noted_hostname = _opt_text(254, "noted-hostname")
     include_subdomains = StrictBool(data_key="include-subdomains", allow_none=True,
                                     load_default=None)
     enforce_pinning = StrictBool(data_key="enforce-pinning", allow_none=True, load_default=None)
@@ -113,13 +113,13 @@ class TrustKitSchema(ReportSchema):
 
 
 class HpkpLikeSchema(ReportSchema):
-    """Other senders (Proton's Go and .NET clients): port may be a numeric string."""
+    """Every body without TrustKit keys (browsers, Proton's Go and .NET clients):
+    port may be a numeric string (SPEC §3 "other HPKP-like senders")."""
 
     port = StrictInt(0, 65535, numeric_string=True, load_default=0)
 
 
 TRUSTKIT = TrustKitSchema()
-RFC7469 = ReportSchema()
 HPKP_LIKE = HpkpLikeSchema()
 
 

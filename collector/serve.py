@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,24 @@ class RedisServer:
         client.close()
         return self
 
+    def supervise(self, interval: float = 0.5) -> threading.Event:
+        """Restart redis-server if it dies; set the returned event to stop watching."""
+        stop = threading.Event()
+
+        def watch() -> None:
+            while not stop.wait(interval):
+                proc = self.process
+                if proc is not None and proc.poll() is not None and not stop.is_set():
+                    print(f"pin-collector: embedded redis-server exited ({proc.returncode}); "
+                          "restarting it", file=sys.stderr)
+                    try:
+                        self.start()
+                    except RuntimeError as exc:
+                        print(f"pin-collector: {exc}", file=sys.stderr)
+
+        threading.Thread(target=watch, name="redis-supervisor", daemon=True).start()
+        return stop
+
     def stop(self, timeout: float = 10.0) -> None:
         proc, self.process = self.process, None
         if proc is None or proc.poll() is not None:
@@ -125,8 +144,10 @@ def run(bind: str, workers: int, settings_env: dict[str, str] | None = None) -> 
 
     settings = Settings.from_env()
     embedded: RedisServer | None = None
+    watching = threading.Event()
     if not settings.redis_url:
         embedded = RedisServer(Path(settings.data_dir) / "redis").start()
+        watching = embedded.supervise()
         os.environ["REDIS_URL"] = embedded.url
         print(f"pin-collector: embedded redis-server at {embedded.url}", file=sys.stderr)
     _, created = datadir.api_tokens(settings.data_dir, settings.api_tokens)
@@ -146,6 +167,7 @@ def run(bind: str, workers: int, settings_env: dict[str, str] | None = None) -> 
 
                 def on_exit(server: Any) -> None:
                     previous(server)
+                    watching.set()
                     embedded.stop()
 
                 self.cfg.set("on_exit", on_exit)
@@ -158,5 +180,6 @@ def run(bind: str, workers: int, settings_env: dict[str, str] | None = None) -> 
     try:
         Collector().run()
     finally:
+        watching.set()
         if embedded is not None:
             embedded.stop()

@@ -153,6 +153,7 @@ class Spool:
         self.max_bytes, self.segment_bytes = max_bytes, segment_bytes
         self._lock = threading.Lock()
         self._fd: int | None = None
+        self._owner_fd: int | None = None
         self._seg_size = self._last_n = self._total = 0
         self._scanned_at = -1e9
         self.appended = self.drained = self.torn = self.quarantined = 0
@@ -181,8 +182,29 @@ class Spool:
         age = None if oldest is None else max(0.0, (time.time_ns() - oldest) / 1e9)
         return SpoolStats(total, count, age, max(0, self.max_bytes - total))
 
+    def _hold_owner_lock(self) -> None:
+        """Held for this owner's lifetime: drainers skip a live owner's sealed segments."""
+        if self._owner_fd is None:
+            fd = os.open(self._path(f"{self.owner}.owner"), os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self._owner_fd = fd
+
+    def _owner_alive(self, owner: str) -> bool:
+        try:
+            fd = os.open(self._path(f"{owner}.owner"), os.O_RDWR)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
     def _open_segment(self) -> None:
         os.makedirs(self.directory, exist_ok=True)
+        self._hold_owner_lock()
         if not self._last_n:  # a restarted owner with a stable id must not reuse n
             self._last_n = max((n for o, n, _ in self._segments() if o == self.owner), default=0)
         self._last_n = n = max(time.time_ns(), self._last_n + 1)
@@ -259,7 +281,7 @@ class Spool:
                         total += os.stat(self._path(name)).st_size
             return total
 
-    def drain(self, apply: Apply, *, batch: int = 500) -> int:
+    def drain(self, apply: Apply, *, batch: int = 500, orphans_only: bool = False) -> int:
         """Replay sealed and orphaned segments, oldest first per owner; return records applied.
 
         Returns 0 at once if another drainer (thread or process) holds ``drain.lock``. If
@@ -276,9 +298,13 @@ class Spool:
             except BlockingIOError:
                 return 0
             with _disk("drain"):
-                with self._lock:
-                    self._close_segment()  # rotate: the next append opens a fresh segment
+                if not orphans_only:
+                    with self._lock:
+                        self._close_segment()  # rotate: the next append opens a fresh segment
                 applied, blocked = 0, set[str]()
+                if orphans_only:  # a live owner replays its own segments, in its own order
+                    blocked = {o for o, _, _ in self._segments()
+                               if o == self.owner or self._owner_alive(o)}
                 for owner, _, name in self._segments():
                     if owner not in blocked:  # never replay past a live segment of one owner
                         n, done = self._drain_segment(name, apply, batch)
@@ -364,12 +390,66 @@ class Spool:
     def _sweep(self) -> None:
         """Drop sidecars of deleted segments and temp files of writers that died mid-create."""
         names = set(os.listdir(self.directory))
+        owners = {o for o, _, _ in self._segments()}
         for name in names:
+            owner = name.removesuffix(".owner")
+            if name.endswith(".owner") and owner != self.owner and owner not in owners \
+                    and not self._owner_alive(owner):
+                _unlink(self._path(name))
             with contextlib.suppress(FileNotFoundError):
                 if (name.endswith(".seg.off") and name[:-4] not in names) or (
                     name.endswith(".tmp") and time.time() - os.stat(self._path(name)).st_mtime > 60
                 ):
                     os.unlink(self._path(name))
+
+    def rotate(self) -> str | None:
+        """Seal the open segment (fsync'd) and return its name; the next append opens anew."""
+        with self._lock, _disk("rotate"):
+            if self._fd is None:
+                return None
+            name = f"{self.owner}.{self._last_n}.seg"
+            self._close_segment()
+            return name
+
+    def own_sealed(self) -> list[str]:
+        """This owner's sealed segments, oldest first."""
+        with self._lock, _disk("scan"):
+            current = f"{self.owner}.{self._last_n}.seg" if self._fd is not None else None
+            return [name for owner, _, name in self._segments()
+                    if owner == self.owner and name != current]
+
+    def records(self, name: str) -> list[bytes]:
+        """The intact records of a segment, in order (damaged regions are left for drain)."""
+        out: list[bytes] = []
+        with _disk("read"), open(self._path(name), "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if not size:
+                return out
+            with mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ) as mm:
+                pos = 0
+                while pos < size:
+                    status, end = _parse(mm, pos, size)
+                    if status != _OK:
+                        nxt = _resync(mm, pos + 1, size)
+                        if nxt is None:
+                            break
+                        pos = nxt
+                        continue
+                    out.append(mm[pos + _HDR.size : end])
+                    pos = end
+        return out
+
+    def discard(self, name: str) -> None:
+        """Delete a sealed segment whose records are all acknowledged elsewhere."""
+        with self._lock, _disk("discard"):
+            path = self._path(name)
+            try:
+                size = os.stat(path).st_size
+            except FileNotFoundError:
+                return
+            _unlink(path)
+            _unlink(path + ".off")
+            self._total = max(0, self._total - size)
 
     def dead_letter(self, record: bytes, reason: str) -> None:
         """Park a record the consumer rejects for good (fsync'd), so replay never loops on it."""
@@ -392,3 +472,6 @@ class Spool:
         """fsync and close the open segment, releasing its flock (so it becomes drainable)."""
         with self._lock, _disk("close"):
             self._close_segment()
+            if self._owner_fd is not None:
+                os.close(self._owner_fd)  # the owner is gone: its segments are orphans now
+                self._owner_fd = None

@@ -1,13 +1,15 @@
-"""Writes reports into Redis: two idempotent scripts per report, many reports per round trip.
+"""Writes reports into Redis: a batch is one script per host plus one global script.
 
 Each report touches two slots: its host's (``{h:HID}``) and the global one (``{g}``). Each
-script first checks the (writer, sequence) marker of its slot, so replaying a report after a
-lost reply or a Redis restart never counts it twice, and checks key types before writing,
-so a runtime error can never leave half a report behind.
+script first checks its slot's (writer, sequence) high-water mark, so replaying a report
+after a lost reply or a Redis restart never counts it twice, and checks key types before
+writing, so a runtime error can never leave half a batch behind. Scripts sum a batch before
+writing: Redis work grows with distinct hosts/chains/apps per batch, not with reports.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Sequence
@@ -30,11 +32,11 @@ class StorageUnavailable(Exception):
 
 
 class PoisonRecord(Exception):
-    """Redis refused a record for good (a key of the wrong type); dead-letter it."""
+    """Redis refused records for good (a key of the wrong type); dead-letter them."""
 
-    def __init__(self, index: int, message: str) -> None:
+    def __init__(self, indices: list[int], message: str) -> None:
         super().__init__(message)
-        self.index = index
+        self.indices = indices
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,17 @@ def _day_parts(received_ms: int, retention_s: int) -> tuple[str, str, int]:
     return day, f"{t.tm_hour:02d}", end_of_day + retention_s
 
 
+class _Script:
+    """EVALSHA without redis-py's per-pipeline SCRIPT EXISTS round trip."""
+
+    def __init__(self, name: str) -> None:
+        self.source = _script(name)
+        self.sha = hashlib.sha1(self.source.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+    def queue(self, pipe: Any, keys: list[str], args: list[Any]) -> None:
+        pipe.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+
+
 class ReportStore:
     """The write side of the key schema in ``keys``."""
 
@@ -83,59 +96,106 @@ class ReportStore:
         self.keys = keys
         self.retention_s = retention_s
         self.host_cap = host_cap
-        self._host = client.register_script(_script("host"))
-        self._global = client.register_script(_script("global"))
+        self._host = _Script("host")
+        self._global = _Script("global")
 
-    def _queue(self, pipe: Any, item: Stamped) -> None:
-        r = item.report
-        day, hour, expire_at = _day_parts(r.received_ms, self.retention_s)
-        hk = self.keys.host(r.hostname)
-        breaking = r.classification == "public-trust" and r.enforce is False
-        self._host(
-            keys=[*hk.fixed(), hk.day(day), hk.devices_day(day)],
-            args=[item.writer, item.seq, r.received_ms, hour, expire_at, self.retention_s,
-                  self.host_cap, r.hostname, r.chain.fingerprint, app_key(r),
-                  r.validation_result if r.validation_result is not None else "none",
-                  r.enforcement, pinset_key(r), r.device, int(breaking),
-                  r.app_version or ""],
-            client=pipe,
-        )
+    def _queue_host(self, pipe: Any, hostname: str, items: list[Stamped]) -> None:
+        hk = self.keys.host(hostname)
+        days: dict[str, int] = {}
+        expires: list[int] = []
+        records: list[Any] = []
+        for item in items:
+            r = item.report
+            day, hour, expire_at = _day_parts(r.received_ms, self.retention_s)
+            if day not in days:
+                days[day] = len(days) + 1
+                expires.append(expire_at)
+            risk = "1" + (r.app_version or "") \
+                if r.classification == "public-trust" and r.enforce is False else "0"
+            records += [item.seq, r.received_ms, days[day], hour, r.chain.fingerprint,
+                        app_key(r),
+                        r.validation_result if r.validation_result is not None else "none",
+                        r.enforcement, pinset_key(r), r.device, risk]
+        day_keys = [k for d in days for k in (hk.day(d), hk.devices_day(d))]
+        self._host.queue(pipe, [*hk.fixed(), *day_keys],
+                         [items[0].writer, self.retention_s, self.host_cap, hostname,
+                          len(days), *expires, *records])
+
+    def _queue_global(self, pipe: Any, items: list[Stamped]) -> None:
         g = self.keys.glob
-        fp = r.chain.fingerprint
-        hashes = r.chain.cert_hashes
-        self._global(
-            keys=[*g.fixed(), g.day(day), g.day_hosts(day), g.day_chains(day),
-                  g.devices_day(day), g.chain(fp), g.chain_hosts(fp),
-                  *(g.cert(h) for h in hashes)],
-            args=[item.writer, item.seq, r.received_ms, hour, expire_at, self.retention_s,
-                  CHAIN_HOSTS_CAP, r.hostname, fp, r.device, r.classification, r.label or "",
-                  ",".join(hashes), r.port, *r.chain.ders],
-            client=pipe,
-        )
+        days: dict[str, int] = {}
+        expires: list[int] = []
+        chains: dict[str, int] = {}
+        chain_keys: list[str] = []
+        chain_args: list[Any] = []
+        records: list[Any] = []
+        for item in items:
+            r = item.report
+            day, hour, expire_at = _day_parts(r.received_ms, self.retention_s)
+            if day not in days:
+                days[day] = len(days) + 1
+                expires.append(expire_at)
+            fp = r.chain.fingerprint
+            if fp not in chains:
+                chains[fp] = len(chains) + 1
+                chain_keys += [g.chain(fp), g.chain_hosts(fp),
+                               *(g.cert(h) for h in r.chain.cert_hashes)]
+                chain_args += [fp, r.classification, r.label or "", r.port,
+                               len(r.chain.ders), *r.chain.ders]
+            records += [item.seq, r.received_ms, days[day], hour, r.hostname, chains[fp],
+                        r.device]
+        day_keys = [k for d in days
+                    for k in (g.day(d), g.day_hosts(d), g.day_chains(d), g.devices_day(d))]
+        self._global.queue(pipe, [*g.fixed(), *day_keys, *chain_keys],
+                           [items[0].writer, self.retention_s, CHAIN_HOSTS_CAP, len(days),
+                            *expires, len(chains), *chain_args, *records])
 
     def write(self, items: Sequence[Stamped]) -> int:
-        """Apply every item in one round trip; returns how many were new.
+        """Apply a batch of one writer's reports, in sequence order; returns how many were new.
 
-        Raises StorageUnavailable when Redis did not answer for all of them (some may have
-        been applied: replaying them is safe), PoisonRecord for a record Redis refuses.
+        The host scripts run first and the global one only after them, so a record Redis
+        refuses (PoisonRecord) has been counted nowhere. StorageUnavailable means Redis did
+        not confirm everything: replaying the batch is safe.
         """
         if not items:
             return 0
+        by_host: dict[str, list[int]] = {}
+        for i, item in enumerate(items):
+            by_host.setdefault(item.report.hostname, []).append(i)
+        results = self._run([lambda pipe, h=h, ix=ix: self._queue_host(
+            pipe, h, [items[i] for i in ix]) for h, ix in by_host.items()])
+        poison = [i for res, ix in zip(results, by_host.values(), strict=True)
+                  if isinstance(res, redis.ResponseError) and "WRONGTYPE" in str(res) for i in ix]
+        if poison:
+            raise PoisonRecord(poison, "a collector key has the wrong type")
+        return int(self._run([lambda pipe: self._queue_global(pipe, list(items))])[0])
+
+    def _run(self, queue: list[Any]) -> list[Any]:
+        """One pipelined round trip; loads the scripts once if Redis lost them."""
+        for attempt in (1, 2):
+            try:
+                with self.client.pipeline(transaction=False) as pipe:
+                    for add in queue:
+                        add(pipe)
+                    results: list[Any] = pipe.execute(raise_on_error=False)
+            except redis.RedisError as exc:
+                raise StorageUnavailable(type(exc).__name__) from exc
+            if attempt == 1 and any(isinstance(r, redis.exceptions.NoScriptError)
+                                    for r in results):
+                self._load_scripts()
+                continue
+            for res in results:
+                if isinstance(res, Exception) and "WRONGTYPE" not in str(res):
+                    raise StorageUnavailable(type(res).__name__) from res
+            return results
+        raise StorageUnavailable("NoScriptError")
+
+    def _load_scripts(self) -> None:
         try:
-            with self.client.pipeline(transaction=False) as pipe:
-                for item in items:
-                    self._queue(pipe, item)
-                results = pipe.execute(raise_on_error=False)
+            for script in (self._host, self._global):
+                self.client.script_load(script.source)
         except redis.RedisError as exc:
             raise StorageUnavailable(type(exc).__name__) from exc
-        new = 0
-        for i, res in enumerate(results):
-            if isinstance(res, redis.ResponseError) and "WRONGTYPE" in str(res):
-                raise PoisonRecord(i // 2, "a collector key has the wrong type")
-            if isinstance(res, Exception):
-                raise StorageUnavailable(type(res).__name__) from res
-            new += int(res) if i % 2 == 0 else 0
-        return new
 
     def run_id(self) -> str:
         """The server's run id: a change means a restart that may have lost the last writes."""

@@ -64,7 +64,7 @@ def test_round_trip_in_order_and_segment_deleted(tmp_path: Path) -> None:
     assert sp.drain(sink) == 1 and sink.got[-1] == b"after"
     assert sp.stats() == {"appended": 26, "drained": 26, "torn": 0, "quarantined": 0,
                           "dead_lettered": 0, "refused": 0}
-    assert sorted(os.listdir(tmp_path / "missing" / "spool")) == ["drain.lock"]
+    assert sorted(os.listdir(tmp_path / "missing" / "spool")) == ["drain.lock", "w1.owner"]
 
 
 def test_apply_failure_keeps_rest_and_resumes_exactly(tmp_path: Path) -> None:

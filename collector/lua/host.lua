@@ -1,63 +1,102 @@
--- Apply one report to its host's aggregates, once. All keys share the host's hash tag.
+-- Apply a batch of reports to one host's aggregates. All keys share the host's hash tag.
+-- Counts are summed here first, so a batch costs one write per distinct field, not per report.
 -- KEYS[1] meta  [2] devices  [3] chains  [4] apps  [5] results  [6] enforce  [7] pinsets
---     [8] breaking  [9] breaking:apps  [10] applied  [11] day hash  [12] day devices
--- ARGV[1] writer id  [2] sequence  [3] received (ms)  [4] hour "HH"  [5] day expire-at (unix s)
---     [6] retention (s)  [7] per-host cap  [8] hostname  [9] chain FP  [10] app key
---     [11] validation result  [12] enforcement  [13] pin-set key  [14] device  [15] breaking 0/1
---     [16] app version
--- Returns 1 when applied, 0 when this (writer, sequence) was already applied, or an error
--- reply before any write when a key has the wrong type.
-local applied = tonumber(redis.call('HGET', KEYS[10], ARGV[1]) or '0')
-if tonumber(ARGV[2]) <= applied then return 0 end
-
-local want = {'hash', 'string', 'zset', 'zset', 'hash', 'hash', 'zset', 'string', 'zset',
-              'hash', 'hash', 'string'}
+--     [8] breaking  [9] breaking:apps  [10] applied, then per day d: day hash, day devices
+-- ARGV[1] writer id  [2] retention (s)  [3] per-host cap  [4] hostname  [5] number of days
+--     [6 .. 5+days] expire-at (unix s) of each day's keys, then 11 values per report:
+--     sequence, received (ms), day index, hour "HH", chain FP, app key, validation result,
+--     enforcement, pin-set key, device, "1"..app version when it is a hard-fail risk else "0"
+-- Returns how many reports were new: a (writer, sequence) at or below the writer's
+-- high-water mark was applied before. A key of the wrong type is an error before any write.
+local writer, retention, cap = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local nd = tonumber(ARGV[5])
+local want = {'hash', 'string', 'zset', 'zset', 'hash', 'hash', 'zset', 'string', 'zset', 'hash'}
 for i = 1, #KEYS do
   local t = redis.call('TYPE', KEYS[i])['ok']
-  if t ~= 'none' and t ~= want[i] then
-    return redis.error_reply('WRONGTYPE collector key ' .. i)
+  if t ~= 'none' and t ~= (want[i] or (i % 2 == 1 and 'hash' or 'string')) then
+    return redis.error_reply('WRONGTYPE collector key ' .. KEYS[i])
   end
 end
 
-local cap = tonumber(ARGV[7])
-local function capped(key, member)
-  if not redis.call('ZSCORE', key, member) and redis.call('ZCARD', key) >= cap then
-    member = 'other'
+local applied = tonumber(redis.call('HGET', KEYS[10], writer) or '0')
+local function inc(t, k, by) t[k] = (t[k] or 0) + (by or 1) end
+local chains, apps, pins, results, enforce, bapps = {}, {}, {}, {}, {}, {}
+local devs, bdevs, days = {}, {}, {}
+local n, top, lo, hi = 0, applied, nil, nil
+for i = 6 + nd, #ARGV, 11 do
+  local seq = tonumber(ARGV[i])
+  if seq > applied then
+    n = n + 1
+    if seq > top then top = seq end
+    local ms = tonumber(ARGV[i + 1])
+    if lo == nil or ms < lo then lo = ms end
+    if hi == nil or ms > hi then hi = ms end
+    local d = tonumber(ARGV[i + 2])
+    local day = days[d]
+    if day == nil then
+      day = {n = 0, h = {}, c = {}, a = {}, r = {}, e = {}, p = {}, devs = {}}
+      days[d] = day
+    end
+    day.n = day.n + 1
+    inc(day.h, ARGV[i + 3]); inc(day.c, ARGV[i + 4]); inc(day.a, ARGV[i + 5])
+    inc(day.r, ARGV[i + 6]); inc(day.e, ARGV[i + 7]); inc(day.p, ARGV[i + 8])
+    table.insert(day.devs, ARGV[i + 9])
+    inc(chains, ARGV[i + 4]); inc(apps, ARGV[i + 5]); inc(results, ARGV[i + 6])
+    inc(enforce, ARGV[i + 7]); inc(pins, ARGV[i + 8])
+    table.insert(devs, ARGV[i + 9])
+    local risk = ARGV[i + 10]
+    if string.sub(risk, 1, 1) == '1' then
+      table.insert(bdevs, ARGV[i + 9])
+      inc(bapps, string.sub(risk, 2))
+    end
   end
-  redis.call('ZINCRBY', key, 1, member)
-  return member
+end
+if n == 0 then return 0 end
+
+-- Sorted sets are capped: a new member past the cap is counted as 'other'.
+local function capped(key, counts)
+  local map, card = {}, redis.call('ZCARD', key)
+  for member, c in pairs(counts) do
+    local target = member
+    if not redis.call('ZSCORE', key, member) then
+      if card >= cap then target = 'other' else card = card + 1 end
+    end
+    redis.call('ZINCRBY', key, c, target)
+    map[member] = target
+  end
+  return map
 end
 
-local now = tonumber(ARGV[3])
-redis.call('HINCRBY', KEYS[1], 'reports', 1)
-redis.call('HSETNX', KEYS[1], 'hostname', ARGV[8])
-local first = tonumber(redis.call('HGET', KEYS[1], 'first_seen') or now)
-if now <= first then redis.call('HSET', KEYS[1], 'first_seen', now) end
-local last = tonumber(redis.call('HGET', KEYS[1], 'last_seen') or 0)
-if now > last then redis.call('HSET', KEYS[1], 'last_seen', now) end
-redis.call('PFADD', KEYS[2], ARGV[14])
-local fp = capped(KEYS[3], ARGV[9])
-local app = capped(KEYS[4], ARGV[10])
-redis.call('HINCRBY', KEYS[5], ARGV[11], 1)
-redis.call('HINCRBY', KEYS[6], ARGV[12], 1)
-local pins = capped(KEYS[7], ARGV[13])
-if ARGV[15] == '1' then
-  redis.call('PFADD', KEYS[8], ARGV[14])
-  capped(KEYS[9], ARGV[16])
+local meta = KEYS[1]
+redis.call('HINCRBY', meta, 'reports', n)
+redis.call('HSETNX', meta, 'hostname', ARGV[4])
+local first = tonumber(redis.call('HGET', meta, 'first_seen') or lo)
+if lo <= first then redis.call('HSET', meta, 'first_seen', lo) end
+if hi > tonumber(redis.call('HGET', meta, 'last_seen') or 0) then
+  redis.call('HSET', meta, 'last_seen', hi)
 end
-redis.call('HSET', KEYS[10], ARGV[1], ARGV[2])
+redis.call('PFADD', KEYS[2], unpack(devs))
+local cmap, amap, pmap = capped(KEYS[3], chains), capped(KEYS[4], apps), capped(KEYS[7], pins)
+for k, c in pairs(results) do redis.call('HINCRBY', KEYS[5], k, c) end
+for k, c in pairs(enforce) do redis.call('HINCRBY', KEYS[6], k, c) end
+if #bdevs > 0 then
+  redis.call('PFADD', KEYS[8], unpack(bdevs))
+  capped(KEYS[9], bapps)
+end
+redis.call('HSET', KEYS[10], writer, top)
+for i = 1, 10 do redis.call('EXPIRE', KEYS[i], retention) end
 
-local day = KEYS[11]
-redis.call('HINCRBY', day, 'n', 1)
-redis.call('HINCRBY', day, 'h' .. ARGV[4], 1)
-redis.call('HINCRBY', day, 'c' .. fp, 1)
-redis.call('HINCRBY', day, 'a' .. app, 1)
-redis.call('HINCRBY', day, 'r' .. ARGV[11], 1)
-redis.call('HINCRBY', day, 'e' .. ARGV[12], 1)
-redis.call('HINCRBY', day, 'p' .. pins, 1)
-redis.call('PFADD', KEYS[12], ARGV[14])
-
-for i = 1, 10 do redis.call('EXPIRE', KEYS[i], ARGV[6]) end
-redis.call('EXPIREAT', KEYS[11], ARGV[5])
-redis.call('EXPIREAT', KEYS[12], ARGV[5])
-return 1
+for d, day in pairs(days) do
+  local key, dkey = KEYS[9 + 2 * d], KEYS[10 + 2 * d]
+  redis.call('HINCRBY', key, 'n', day.n)
+  for k, c in pairs(day.h) do redis.call('HINCRBY', key, 'h' .. k, c) end
+  for k, c in pairs(day.c) do redis.call('HINCRBY', key, 'c' .. cmap[k], c) end
+  for k, c in pairs(day.a) do redis.call('HINCRBY', key, 'a' .. amap[k], c) end
+  for k, c in pairs(day.r) do redis.call('HINCRBY', key, 'r' .. k, c) end
+  for k, c in pairs(day.e) do redis.call('HINCRBY', key, 'e' .. k, c) end
+  for k, c in pairs(day.p) do redis.call('HINCRBY', key, 'p' .. pmap[k], c) end
+  redis.call('PFADD', dkey, unpack(day.devs))
+  redis.call('EXPIREAT', key, ARGV[5 + d])
+  redis.call('EXPIREAT', dkey, ARGV[5 + d])
+end
+return n

@@ -1,0 +1,119 @@
+"""Readable tables for the CLI, and the CSV/NDJSON export of host and chain aggregates.
+
+CSV cells that a spreadsheet would run as a formula (leading = + - @, tab or CR) get a
+leading apostrophe: hostnames are safe, but labels come from operator files and report data.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Sequence
+from typing import IO, Any
+
+EXPORT_COLUMNS = ("type", "hostname", "fingerprint", "reports", "devices", "chains", "hosts",
+                  "classification", "label", "first_seen", "last_seen")
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA) else text
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    cells = [[("-" if v is None else str(v)) for v in row] for row in rows]
+    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def summary(doc: dict[str, Any]) -> str:
+    out = [table(("reports", "hosts", "chains", "devices"),
+                 [(doc["reports"], doc["hosts"], doc["chains"], doc["devices"])]), ""]
+    out += ["By classification:", table(("classification", "reports"),
+                                        sorted(doc["by_classification"].items())), ""]
+    out += ["Top hosts:", table(("hostname", "reports"),
+                                [(h["hostname"], h["reports"]) for h in doc["top_hosts"]]), ""]
+    out += ["Top chains:", table(("fingerprint", "reports", "classification", "label"),
+                                 [(c["fingerprint"], c["reports"], c["classification"],
+                                   c.get("label")) for c in doc["top_chains"]])]
+    return "\n".join(out)
+
+
+def hosts(doc: dict[str, Any]) -> str:
+    text = table(("hostname", "reports", "devices", "chains", "first_seen", "last_seen"),
+                 [(h["hostname"], h["reports"], h["devices"], h["chains"], h["first_seen"],
+                   h["last_seen"]) for h in doc["items"]])
+    if doc.get("next_cursor"):
+        text += f"\n(more: --cursor {doc['next_cursor']})"
+    return text
+
+
+def host(doc: dict[str, Any]) -> str:
+    risk = doc["hard_fail_readiness"]
+    out = [f"{doc['hostname']}: {doc['reports']} reports from {doc['devices']} devices, "
+           f"{doc['first_seen']} .. {doc['last_seen']}",
+           f"hard-fail readiness: {risk['devices_at_risk']} report-only devices fail on "
+           "public-trust chains", "", "Chains:",
+           table(("fingerprint", "reports", "classification", "label"),
+                 [(c["fingerprint"], c["reports"], c["classification"], c.get("label"))
+                  for c in doc["chains"]]), "", "Apps:",
+           table(("app_id", "app_version", "platform", "reports"),
+                 [(a["app_id"], a["app_version"], a["platform"], a["reports"])
+                  for a in doc["apps"]]), "",
+           "Enforcement: " + ", ".join(f"{k}={v}" for k, v in doc["enforcement"].items()),
+           "Validation results: " + ", ".join(
+               f"{k}={v}" for k, v in sorted(doc["validation_results"].items())), "",
+           "Pin sets:",
+           table(("reports", "pins", "expiration", "backup", "public_key", "days_left"),
+                 [(p["reports"], " ".join(p["pins"]) or "(other)", p["expiration"],
+                   p.get("has_backup_pin"), p.get("matches_public_trust_key"),
+                   p.get("days_to_expiry")) for p in doc["pin_sets"]])]
+    for c in doc["chains"]:
+        if c.get("pins_that_would_pass"):
+            out += ["", f"Pins that would pass chain {c['fingerprint'][:16]}…:",
+                    table(("position", "pin"), [(p["position"], p["pin"])
+                                                for p in c["pins_that_would_pass"]])]
+    return "\n".join(out)
+
+
+def chain(doc: dict[str, Any]) -> str:
+    out = [f"chain {doc['fingerprint']}: {doc['classification']}"
+           + (f" ({doc['label']})" if doc.get("label") else ""),
+           f"{doc['reports']} reports, {doc['first_seen']} .. {doc['last_seen']}", "",
+           "Hosts:", table(("hostname", "reports"),
+                           [(h["hostname"], h["reports"]) for h in doc["hosts"]]), "",
+           "Certificates (leaf first):",
+           table(("subject", "issuer", "not_after", "spki_sha256"),
+                 [(c["subject"], c["issuer"], c["not_after"], c["spki_sha256"])
+                  for c in doc["certificates"]])]
+    if doc.get("pins_that_would_pass"):
+        out += ["", "Pins that would pass:", table(
+            ("position", "pin"), [(p["position"], p["pin"]) for p in doc["pins_that_would_pass"]])]
+    return "\n".join(out)
+
+
+def export_rows(host_items: Iterable[dict[str, Any]],
+                chain_items: Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
+    for h in host_items:
+        yield {"type": "host", **{k: h.get(k) for k in EXPORT_COLUMNS[1:]}}
+    for c in chain_items:
+        yield {"type": "chain", **{k: c.get(k) for k in EXPORT_COLUMNS[1:]}}
+
+
+def write_export(rows: Iterable[dict[str, Any]], fmt: str, out: IO[str]) -> int:
+    count = 0
+    if fmt == "csv":
+        writer = csv.writer(out, lineterminator="\r\n")  # RFC 4180; quotes any CR or LF
+        writer.writerow(EXPORT_COLUMNS)
+        for row in rows:
+            writer.writerow([neutralise(row.get(k)) for k in EXPORT_COLUMNS])
+            count += 1
+    else:
+        for row in rows:
+            out.write(json.dumps({k: v for k, v in row.items() if v is not None},
+                                 separators=(",", ":"), ensure_ascii=False) + "\n")
+            count += 1
+    return count

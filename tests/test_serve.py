@@ -1,0 +1,162 @@
+"""End to end: `pin-collector serve` as a user runs it (real gunicorn, embedded Redis)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import example
+
+pytestmark = pytest.mark.e2e
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Served:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.data_dir = data_dir
+        self.env = env or {}
+        environ = {k: v for k, v in os.environ.items()
+                   if not k.startswith("COLLECTOR_") and k != "REDIS_URL"}
+        environ.update({"COLLECTOR_DATA_DIR": str(data_dir), **(env or {})})
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.log = data_dir.parent / f"serve-{self.port}.log"
+        self._log_file = open(self.log, "wb")  # noqa: SIM115 - a pipe nobody reads would block
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "collector.cli", "serve", "--bind",
+             f"127.0.0.1:{self.port}", "--workers", "2"],
+            env=environ, stdout=self._log_file, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if self.request("GET", "/healthz")[0] == 200:
+                    return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("collector did not start")
+
+    def request(self, method: str, path: str, body: bytes | None = None,
+                headers: dict[str, str] | None = None, chunked: bool = False) -> tuple[int, bytes]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            if chunked and body is not None:
+                conn.putrequest(method, path)
+                for k, v in (headers or {}).items():
+                    conn.putheader(k, v)
+                conn.putheader("Transfer-Encoding", "chunked")
+                conn.endheaders()
+                for i in range(0, len(body), 1000):
+                    part = body[i:i + 1000]
+                    conn.send(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+                conn.send(b"0\r\n\r\n")
+            else:
+                conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        finally:
+            conn.close()
+
+    def token(self) -> str:
+        configured = self.env.get("COLLECTOR_API_TOKENS")
+        if configured:
+            return configured.split(",")[0]
+        return (self.data_dir / "api-token").read_text().strip()
+
+    def summary(self) -> dict[str, Any]:
+        status, body = self.request("GET", "/v1/summary",
+                                    headers={"Authorization": f"Bearer {self.token()}"})
+        assert status == 200, body
+        doc: dict[str, Any] = json.loads(body)
+        return doc
+
+    def stop(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=40)
+        self._log_file.close()
+        return self.log.read_text("utf-8", "replace")
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    s = Served(tmp_path / "data")
+    yield s
+    if s.proc.poll() is None:
+        s.stop()
+
+
+JSON = {"Content-Type": "application/json"}
+
+
+def test_serve_end_to_end(served: Served, tmp_path: Path) -> None:
+    assert served.request("POST", "/v1/reports", example("trustkit-ios.json"), JSON)[0] == 204
+    status, _ = served.request("POST", "/v1/reports", example("trustkit-android.json"), JSON,
+                               chunked=True)
+    assert status == 204
+    status, _ = served.request("POST", "/v1/reports", example("chromium-hpkp.json"),
+                               {"Content-Type": "application/json; charset=utf-8"})
+    assert status == 204
+    status, body = served.request("POST", "/v1/reports", b"{", JSON)
+    assert status == 400 and json.loads(body)["status"] == 400
+    doc = served.summary()
+    assert (doc["reports"], doc["hosts"], doc["chains"]) == (3, 1, 2)
+    assert (tmp_path / "data" / "api-token").stat().st_mode & 0o777 == 0o600
+
+    pgid = served.proc.pid
+    redis_pid = int((tmp_path / "data" / "redis" / "redis.pid").read_text())
+    output = served.stop()
+    assert "generated analyst API token" in output
+    assert served.proc.returncode == 0
+    deadline = time.monotonic() + 10
+    while group_alive(pgid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not group_alive(pgid), "a process of the collector outlived SIGTERM"
+    with pytest.raises(ProcessLookupError):
+        os.kill(redis_pid, 0)
+
+    again = Served(tmp_path / "data")
+    try:
+        assert again.summary()["reports"] == 3, "data did not survive a restart"
+    finally:
+        output = again.stop()
+    assert "generated analyst API token" not in output
+
+
+def test_bad_configuration_stops_start_up(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COLLECTOR_")}
+    env.update({"COLLECTOR_RETENTION_DAYS": "soon", "COLLECTOR_REDIS_ULR": "x",
+                "COLLECTOR_DATA_DIR": str(tmp_path)})
+    proc = subprocess.run([sys.executable, "-m", "collector.cli", "serve"], env=env,
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    assert "COLLECTOR_RETENTION_DAYS" in proc.stderr
+    assert "COLLECTOR_REDIS_ULR" in proc.stderr
+    assert proc.stderr.count("\n") == 1
