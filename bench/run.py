@@ -23,8 +23,9 @@ throughput
     server may still count, so "counted" may exceed "answered" by at most C per run).
 memory
     A private redis-server (no AOF); 100 k reports over 100 hosts x 10 chains (EC P-256
-    CA + leaf each), 50 k devices (``--devices``), 4 app versions, written with ReportStore.write in
-    batches of 500; INFO used_memory after 100 k and after 200 k (target growth <= 10 %).
+    CA + leaf each), 50 k devices (``--devices``), 4 app versions, written with
+    ReportStore.write in batches of 500; INFO used_memory after 100 k and after 200 k
+    (target growth <= 10 %), and MEMORY USAGE summed per key shape at both points.
 queries
     10 k hosts aggregated (>= 1 report each) in a private redis-server, the collector
     served against it (REDIS_URL), then sequential keep-alive requests of

@@ -32,6 +32,11 @@ _FP = re.compile(r"[0-9a-f]{64}")
 @bp.route("/reports", methods=["POST"], provide_automatic_options=False)
 def post_report() -> Response:
     svc = services()
+    if svc.limiter is not None:
+        wait = svc.limiter.check(request.remote_addr)
+        if wait:
+            raise Problem(429, "rate-limited", "Too many reports from this source.",
+                          headers={"Retry-After": svc.limiter.retry_after(wait)})
     cap = svc.settings.max_body_bytes
     intake.check_headers(request.headers.get("Content-Type"),
                          request.headers.get("Content-Encoding"), request.content_length, cap)
@@ -53,7 +58,9 @@ def post_report() -> Response:
 @bp.before_request
 def _analyst_auth() -> None:
     if request.endpoint != "api.post_report":
-        services().tokens.require(request.headers.get("Authorization"))
+        svc = services()
+        svc.tokens.require(request.headers.get("Authorization"))
+        svc.ingestor.settle()  # a read after a 204 sees that report, whichever worker took it
 
 
 def _bad_query(errors: Mapping[str, Any]) -> Problem:

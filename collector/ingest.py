@@ -18,7 +18,13 @@ so the per-slot high-water marks in the scripts make every replay exactly-once:
 from __future__ import annotations
 
 import collections
+import contextlib
+import fcntl
+import glob
 import logging
+import mmap
+import os
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -33,7 +39,70 @@ REPLAY_WINDOW_S = 15.0
 ROTATE_S = 1.0
 ORPHAN_SCAN_S = 3.0
 BATCH = 500
+# Reports are durable on disk before the 204, so Redis can wait a little: gathering a few
+# milliseconds of reports into one batch divides the cost of the write by the batch size.
+LINGER_S = 0.01
 OUTBOX_MAX = 50_000
+
+
+_LAG = struct.Struct(">QQ")  # committed sequence, acknowledged sequence
+
+
+class Progress:
+    """This writer's committed and acknowledged sequence, readable by the other workers.
+
+    A read after a 204 should see that report; the 204 may have come from another worker,
+    so readers wait (briefly) until every live writer has acknowledged what it committed.
+    """
+
+    def __init__(self, directory: str, writer: str) -> None:
+        os.makedirs(directory, exist_ok=True)
+        self.path = os.path.join(directory, f"{writer}.lag")
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.ftruncate(fd, _LAG.size)
+            self._map = mmap.mmap(fd, _LAG.size)
+        finally:
+            os.close(fd)
+        self.committed = self.acked = 0
+
+    def set(self, committed: int | None = None, acked: int | None = None) -> None:
+        self.committed = self.committed if committed is None else committed
+        self.acked = self.acked if acked is None else acked
+        _LAG.pack_into(self._map, 0, self.committed, self.acked)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._map.close()
+            os.unlink(self.path)
+
+    @staticmethod
+    def settled(directory: str) -> bool:
+        """True when every writer's committed records are acknowledged by Redis."""
+        for path in glob.glob(os.path.join(directory, "*.lag")):
+            try:
+                with open(path, "rb") as f:
+                    committed, acked = _LAG.unpack(f.read(_LAG.size))
+            except (OSError, struct.error):
+                continue
+            if acked < committed and Progress._alive(path.removesuffix(".lag") + ".owner"):
+                return False
+        return True
+
+    @staticmethod
+    def _alive(owner_file: str) -> bool:
+        """A dead writer's records are replayed by others later: do not wait for them."""
+        try:
+            fd = os.open(owner_file, os.O_RDWR)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
 
 
 class Unavailable(Exception):
@@ -87,6 +156,7 @@ class Ingestor:
         self._run_id: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.progress = Progress(spool.directory, writer)
 
     @property
     def degraded(self) -> bool:
@@ -119,6 +189,7 @@ class Ingestor:
             log.error("spool refused %d report(s): %s", len(batch), type(exc).__name__)
             path, error = "redis", self._direct(batch)
         else:
+            self.progress.set(committed=self._seq)
             with self._wake:
                 if not self.failed:
                     self._outbox.extend(stamped)
@@ -213,6 +284,7 @@ class Ingestor:
             self._fail(str(exc))
             return False
         self._acked = max(self._acked, top)
+        self.progress.set(acked=self._acked)
         self._run_id = run_id
         log.info("redis writes resumed")
         return True
@@ -237,6 +309,11 @@ class Ingestor:
         with self._wake:
             if not self._outbox:
                 self._wake.wait(wait)
+            if not self._outbox:
+                return
+        if len(self._outbox) < BATCH and LINGER_S:
+            self._stop.wait(LINGER_S)
+        with self._wake:
             batch = [self._outbox.popleft() for _ in range(min(BATCH, len(self._outbox)))]
             self._inflight = len(batch)
         if not batch:
@@ -244,6 +321,7 @@ class Ingestor:
         try:
             self._write(batch)
             self._acked = max(self._acked, batch[-1].seq)
+            self.progress.set(acked=self._acked)
         except StorageUnavailable as exc:
             self._fail(str(exc))
         finally:
@@ -286,6 +364,15 @@ class Ingestor:
             time.sleep(0.001)
         return not self.pending() and not self.failed
 
+    def settle(self, timeout: float = 0.25) -> bool:
+        """Wait until every worker's accepted reports are in Redis, or give up."""
+        deadline = time.monotonic() + timeout
+        while not Progress.settled(self.spool.directory):
+            if self.failed or time.monotonic() > deadline:
+                return False
+            time.sleep(0.001)
+        return True
+
     def close(self, timeout: float = 5.0) -> None:
         """Stop the writer after it has sent what it holds (best effort); keep the disk."""
         deadline = time.monotonic() + timeout
@@ -296,3 +383,4 @@ class Ingestor:
             self._thread.join(timeout)
         with self._commit_lock:
             self.spool.close()
+        self.progress.close()

@@ -4,42 +4,43 @@ P is the key prefix (COLLECTOR_KEY_PREFIX, default ``pc``). HID is the first 16 
 SHA-256 of the normalised hostname, FP a chain fingerprint (64 hex), CERT a certificate's
 SHA-256 (64 hex), DAY a UTC date ``YYYYMMDD``. R is the retention (COLLECTOR_RETENTION_DAYS).
 
-Per host: hash tag ``{h:HID}``, one cluster slot, written by one script per report.
+Per host: hash tag ``{h:HID}``, one cluster slot, written by one script per batch.
+"R after last" means the TTL is reset to R on every write.
 
-| key                      | type   | content                                                  | expires        |
-|--------------------------|--------|----------------------------------------------------------|----------------|
-| P:{h:HID}:meta           | hash   | hostname, reports, first_seen, last_seen (ms), other      | R after last   |
-| P:{h:HID}:devices        | HLL    | keyed device hashes                                      | R after last   |
-| P:{h:HID}:chains         | zset   | FP -> reports (capped; overflow counted as ``other``)    | R after last   |
-| P:{h:HID}:apps           | zset   | JSON [app id, version, platform] -> reports (capped)     | R after last   |
-| P:{h:HID}:results        | hash   | validation-result code (or ``none``) -> reports          | R after last   |
-| P:{h:HID}:enforce        | hash   | enforced / report_only / unknown -> reports              | R after last   |
-| P:{h:HID}:pinsets        | zset   | JSON [sorted pins, expiration] -> reports (capped)       | R after last   |
-| P:{h:HID}:breaking       | HLL    | devices on report-only clients failing on public-trust   | R after last   |
-| P:{h:HID}:breaking:apps  | zset   | app version -> reports of such failures (capped)         | R after last   |
-| P:{h:HID}:day:DAY        | hash   | n, hHH (hour) and c/a/r/e/p-prefixed breakdown for DAY    | end of DAY + R |
-| P:{h:HID}:devices:DAY    | HLL    | keyed device hashes seen on DAY                          | end of DAY + R |
-| P:{h:HID}:applied        | hash   | writer id -> highest sequence applied (idempotency)      | R after last   |
+| key                     | type | content                                         | expires      |
+|-------------------------|------|-------------------------------------------------|--------------|
+| P:{h:HID}:meta          | hash | hostname, reports, first_seen, last_seen (ms)   | R after last |
+| P:{h:HID}:devices       | HLL  | keyed device hashes                             | R after last |
+| P:{h:HID}:chains        | zset | FP -> reports (capped, overflow as other)       | R after last |
+| P:{h:HID}:apps          | zset | [app id, version, platform] -> reports (capped) | R after last |
+| P:{h:HID}:results       | hash | validation-result code (or none) -> reports     | R after last |
+| P:{h:HID}:enforce       | hash | enforced / report_only / unknown -> reports     | R after last |
+| P:{h:HID}:pinsets       | zset | [sorted pins, expiration] -> reports (capped)   | R after last |
+| P:{h:HID}:breaking      | HLL  | report-only devices failing on public-trust     | R after last |
+| P:{h:HID}:breaking:apps | zset | app version -> such failures (capped)           | R after last |
+| P:{h:HID}:day:DAY       | hash | n, hHH (hour) and c/a/r/e/p-prefixed breakdowns | DAY end + R  |
+| P:{h:HID}:devices:DAY   | HLL  | keyed device hashes seen on DAY                 | DAY end + R  |
+| P:{h:HID}:applied       | hash | writer id -> highest sequence applied           | R after last |
 
-Global: hash tag ``{g}``, one slot, written by one script per report.
+Global: hash tag ``{g}``, one slot, written by one script per batch.
 
-| key                      | type   | content                                                  | expires        |
-|--------------------------|--------|----------------------------------------------------------|----------------|
-| P:{g}:totals             | hash   | reports                                                  | none           |
-| P:{g}:hosts              | zset   | hostname -> reports                                      | R after last   |
-| P:{g}:hosts:last         | zset   | hostname -> last seen (ms)                               | R after last   |
-| P:{g}:chains             | zset   | FP -> reports                                            | R after last   |
-| P:{g}:classes            | hash   | classification -> reports                                | R after last   |
-| P:{g}:devices            | HLL    | keyed device hashes                                      | R after last   |
-| P:{g}:day:DAY            | hash   | n, hHH and k-prefixed classification counts for DAY       | end of DAY + R |
-| P:{g}:day:DAY:hosts      | zset   | hostname -> reports on DAY                               | end of DAY + R |
-| P:{g}:day:DAY:chains     | zset   | FP -> reports on DAY                                     | end of DAY + R |
-| P:{g}:devices:DAY        | HLL    | keyed device hashes seen on DAY                          | end of DAY + R |
-| P:{g}:chain:FP           | hash   | reports, first_seen, last_seen, classification, label,   | R after last   |
-|                          |        | certs (comma-separated CERT), port                       |                |
-| P:{g}:chain:FP:hosts     | zset   | hostname -> reports (capped)                             | R after last   |
-| P:{g}:cert:CERT          | string | the certificate's DER                                    | R after last   |
-| P:{g}:applied            | hash   | writer id -> highest sequence applied (idempotency)      | R after last   |
+| key                  | type   | content                                          | expires      |
+|----------------------|--------|--------------------------------------------------|--------------|
+| P:{g}:totals         | hash   | reports                                          | none         |
+| P:{g}:hosts          | zset   | hostname -> reports                              | R after last |
+| P:{g}:hosts:last     | zset   | hostname -> last seen (ms)                       | R after last |
+| P:{g}:chains         | zset   | FP -> reports                                    | R after last |
+| P:{g}:classes        | hash   | classification -> reports                        | R after last |
+| P:{g}:devices        | HLL    | keyed device hashes                              | R after last |
+| P:{g}:day:DAY        | hash   | n, hHH and k-prefixed classification counts      | DAY end + R  |
+| P:{g}:day:DAY:hosts  | zset   | hostname -> reports on DAY                       | DAY end + R  |
+| P:{g}:day:DAY:chains | zset   | FP -> reports on DAY                             | DAY end + R  |
+| P:{g}:devices:DAY    | HLL    | keyed device hashes seen on DAY                  | DAY end + R  |
+| P:{g}:chain:FP       | hash   | reports, first/last seen, classification, label, | R after last |
+|                      |        | port, certs (comma-separated CERT)               |              |
+| P:{g}:chain:FP:hosts | zset   | hostname -> reports (capped)                     | R after last |
+| P:{g}:cert:CERT      | string | the certificate's DER                            | R after last |
+| P:{g}:applied        | hash   | writer id -> highest sequence applied            | R after last |
 
 Hostnames and fingerprints appear in key names only after validation (HID is a digest;
 FP and CERT are hex computed by the collector). Report text is only ever a hash field or a

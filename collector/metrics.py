@@ -57,7 +57,8 @@ REFUSED = Counter(_P + "spool_refused_total", "Reports neither Redis nor the spo
 
 _REASONS = frozenset({
     "malformed-json", "invalid-report", "unsupported-media-type", "unsupported-content-encoding",
-    "body-too-large", "unavailable", "rate-limited", "internal-error",
+    "body-too-large", "unavailable", "rate-limited", "internal-error", "bad-query",
+    "storage-unavailable",
     *(s.phrase.lower().replace(" ", "-").replace("'", "") for s in HTTPStatus),
 })
 _ENDPOINT_OK = frozenset("abcdefghijklmnopqrstuvwxyz_.")

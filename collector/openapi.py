@@ -28,11 +28,13 @@ _ERRORS = {
     "422": "Not a pin-failure report this collector accepts.",
     "429": "Rate-limited; see Retry-After.",
     "503": "Neither Redis nor the local spool can take reports; see Retry-After.",
+    "503r": "Redis cannot be read right now; see Retry-After.",
 }
 
 
 def _problems(*codes: str) -> dict[str, Any]:
-    return {c: {"description": _ERRORS[c], "content": _PROBLEM} for c in codes}
+    """Problem responses; a code suffixed "r" is the read-side meaning of that status."""
+    return {c.rstrip("r"): {"description": _ERRORS[c], "content": _PROBLEM} for c in codes}
 
 
 def _read(op_id: str, summary: str, schema: str, query: type[rs.WindowQuery] | None = None,
@@ -43,7 +45,7 @@ def _read(op_id: str, summary: str, schema: str, query: type[rs.WindowQuery] | N
                        "description": path_param[1], "schema": {"type": "string"}})
     if query is not None:
         params.append({"in": "query", "schema": query})
-    codes = ("400", "401", "404") if not_found else ("400", "401")
+    codes = ("400", "401", "404", "503r") if not_found else ("400", "401", "503r")
     return {"get": {
         "operationId": op_id, "summary": summary, "tags": ["analyst"],
         "security": [{"bearer": []}], "parameters": params,

@@ -143,6 +143,11 @@ def run(bind: str, workers: int, settings_env: dict[str, str] | None = None) -> 
     from collector.config import Settings
 
     settings = Settings.from_env()
+    metrics_dir = Path(settings.data_dir) / "metrics"
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:  # read by prometheus_client at import
+        shutil.rmtree(metrics_dir, ignore_errors=True)  # per-pid files of the last run
+        metrics_dir.mkdir(parents=True, exist_ok=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     embedded: RedisServer | None = None
     watching = threading.Event()
     if not settings.redis_url:

@@ -24,6 +24,7 @@ from collector.config import Settings
 from collector.ingest import Ingestor
 from collector.keys import Keys
 from collector.queries import Queries
+from collector.ratelimit import RateLimiter
 from collector.report import Report
 from collector.spool import Spool
 from collector.store import ReportStore, connect
@@ -39,6 +40,7 @@ class Services:
     classifier: Classifier
     tokens: TokenCheck
     device_secret: bytes
+    limiter: RateLimiter | None = None
     _classes: OrderedDict[str, Classification] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -77,6 +79,8 @@ def build(settings: Settings) -> Services:
         classifier=Classifier.from_files(settings.public_roots, settings.products_file),
         tokens=TokenCheck(tokens),
         device_secret=datadir.device_secret(settings.data_dir, settings.device_secret),
+        limiter=RateLimiter(settings.rate_limit_per_minute)
+        if settings.rate_limit_per_minute > 0 else None,
     )
 
 

@@ -95,3 +95,21 @@ def test_healthz(client: FlaskClient) -> None:
 
 def test_example_doc_loads() -> None:
     assert example_doc("trustkit-ios.json")["port"] == 0
+
+
+def test_rate_limit_answers_429_with_retry_after(settings: Any) -> None:
+    import dataclasses
+
+    from collector import create_app
+
+    app = create_app(dataclasses.replace(settings, rate_limit_per_minute=1))
+    try:
+        client = app.test_client()
+        codes = [post(client, example("trustkit-ios.json")).status_code for _ in range(3)]
+        assert codes[:2] == [204, 204]
+        resp = post(client, example("trustkit-ios.json"))
+        assert resp.status_code == 429
+        assert int(resp.headers["Retry-After"]) >= 1
+        assert resp.content_type == "application/problem+json"
+    finally:
+        app.extensions["collector"].ingestor.close()

@@ -139,6 +139,10 @@ def test_readyz_not_ready_without_redis(dead_redis_client: FlaskClient) -> None:
     assert "redis_unreachable" in resp.json["reasons"]
     assert dead_redis_client.get("/healthz").status_code == 200
     assert dead_redis_client.get("/metrics").status_code == 200
+    for path in ("/v1/summary", "/v1/hosts", "/v1/hosts/api.example.com", "/v1/chains"):
+        resp = dead_redis_client.get(path, headers=auth())
+        assert resp.status_code == 503, path  # documented in the OpenAPI document
+        assert resp.content_type == "application/problem+json"
 
 
 class _Lines(logging.Handler):
