@@ -160,3 +160,37 @@ def test_bad_configuration_stops_start_up(tmp_path: Path) -> None:
     assert "COLLECTOR_RETENTION_DAYS" in proc.stderr
     assert "COLLECTOR_REDIS_ULR" in proc.stderr
     assert proc.stderr.count("\n") == 1
+
+
+IOS_FP = "eaa82f0fbf1e1c87fb2b8c5f921bf7644a4a30f38e52b1410b0994e4d91c4a5f"
+CHROME_FP = "0c8006c3dfde126f5831a9a4676105cf239bf85ad55cd3daed1069cff7319a37"
+
+
+def test_replay_of_every_format_across_hosts_is_counted_exactly(served: Served) -> None:
+    """As a new user would: real-client bodies for several hosts, then read at once."""
+    hosts = ["a.example.com", "b.example.com", "c.example.com"]
+    for host in hosts:
+        for name, ctype, chunked in (
+            ("trustkit-ios.json", "application/json", False),
+            ("trustkit-android.json", "application/json", True),
+            ("chromium-hpkp.json", "application/json; charset=utf-8", False),
+            ("expect-ct.json", "application/expect-ct-report+json; charset=utf-8", False),
+        ):
+            doc = json.loads(example(name))
+            inner = doc.get("expect-ct-report", doc)
+            inner["hostname"] = host
+            body = json.dumps(doc).encode()
+            status, text = served.request("POST", "/v1/reports", body,
+                                          {"Content-Type": ctype}, chunked=chunked)
+            assert status == 204, (name, text)
+    status, _ = served.request("POST", "/v1/reports", example("trustkit-ios-captured-2015.json"),
+                               JSON)
+    assert status == 204
+    doc = served.summary()
+    assert (doc["reports"], doc["hosts"], doc["chains"]) == (13, 4, 3)
+    token = {"Authorization": f"Bearer {served.token()}"}
+    for host in hosts:
+        status, body = served.request("GET", f"/v1/hosts/{host}", headers=token)
+        assert status == 200
+        chains = {c["fingerprint"]: c["reports"] for c in json.loads(body)["chains"]}
+        assert chains == {IOS_FP: 2, CHROME_FP: 2}
