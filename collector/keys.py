@@ -5,42 +5,43 @@ SHA-256 of the normalised hostname, FP a chain fingerprint (64 hex), CERT a cert
 SHA-256 (64 hex), DAY a UTC date ``YYYYMMDD``. R is the retention (COLLECTOR_RETENTION_DAYS).
 
 Per host: hash tag ``{h:HID}``, one cluster slot, written by one script per batch.
-"R after last" means the TTL is reset to R on every write.
+"R after" means the TTL is reset to R on every write.
 
-| key                     | type | content                                         | expires      |
-|-------------------------|------|-------------------------------------------------|--------------|
-| P:{h:HID}:meta          | hash | hostname, reports, first_seen, last_seen (ms)   | R after last |
-| P:{h:HID}:devices       | HLL  | keyed device hashes                             | R after last |
-| P:{h:HID}:chains        | zset | FP -> reports (capped, overflow as other)       | R after last |
-| P:{h:HID}:apps          | zset | [app id, version, platform] -> reports (capped) | R after last |
-| P:{h:HID}:results       | hash | validation-result code (or none) -> reports     | R after last |
-| P:{h:HID}:enforce       | hash | enforced / report_only / unknown -> reports     | R after last |
-| P:{h:HID}:pinsets       | zset | [sorted pins, expiration] -> reports (capped)   | R after last |
-| P:{h:HID}:breaking      | HLL  | report-only devices failing on public-trust     | R after last |
-| P:{h:HID}:breaking:apps | zset | app version -> such failures (capped)           | R after last |
-| P:{h:HID}:day:DAY       | hash | n, hHH (hour) and c/a/r/e/p-prefixed breakdowns | DAY end + R  |
-| P:{h:HID}:devices:DAY   | HLL  | keyed device hashes seen on DAY                 | DAY end + R  |
-| P:{h:HID}:applied       | hash | writer id -> highest sequence applied           | R after last |
+| key                      | type | content                                         | expires     |
+|--------------------------|------|-------------------------------------------------|-------------|
+| P:{h:HID}:meta           | hash | hostname, reports, first_seen, last_seen (ms)   | R after     |
+| P:{h:HID}:devices        | HLL  | keyed device hashes                             | R after     |
+| P:{h:HID}:chains         | zset | FP -> reports (capped, overflow as other)       | R after     |
+| P:{h:HID}:apps           | zset | [app id, version, platform] -> reports (capped) | R after     |
+| P:{h:HID}:results        | hash | validation-result code (or none) -> reports     | R after     |
+| P:{h:HID}:enforce        | hash | enforced / report_only / unknown -> reports     | R after     |
+| P:{h:HID}:pinsets        | zset | [sorted pins, expiration] -> reports (capped)   | R after     |
+| P:{h:HID}:breaking       | HLL  | report-only devices failing on public-trust     | R after     |
+| P:{h:HID}:breaking:apps  | zset | app version -> such failures (capped)           | R after     |
+| P:{h:HID}:breaking:v:VID | HLL  | at-risk devices of one app version (VID hash)   | R after     |
+| P:{h:HID}:day:DAY        | hash | n, hHH (hour) and c/a/r/e/p-prefixed breakdowns | DAY end + R |
+| P:{h:HID}:devices:DAY    | HLL  | keyed device hashes seen on DAY                 | DAY end + R |
+| P:{h:HID}:applied        | hash | writer id -> highest sequence applied           | R after     |
 
 Global: hash tag ``{g}``, one slot, written by one script per batch.
 
-| key                  | type   | content                                          | expires      |
-|----------------------|--------|--------------------------------------------------|--------------|
-| P:{g}:totals         | hash   | reports                                          | none         |
-| P:{g}:hosts          | zset   | hostname -> reports                              | R after last |
-| P:{g}:hosts:last     | zset   | hostname -> last seen (ms)                       | R after last |
-| P:{g}:chains         | zset   | FP -> reports                                    | R after last |
-| P:{g}:classes        | hash   | classification -> reports                        | R after last |
-| P:{g}:devices        | HLL    | keyed device hashes                              | R after last |
-| P:{g}:day:DAY        | hash   | n, hHH and k-prefixed classification counts      | DAY end + R  |
-| P:{g}:day:DAY:hosts  | zset   | hostname -> reports on DAY                       | DAY end + R  |
-| P:{g}:day:DAY:chains | zset   | FP -> reports on DAY                             | DAY end + R  |
-| P:{g}:devices:DAY    | HLL    | keyed device hashes seen on DAY                  | DAY end + R  |
-| P:{g}:chain:FP       | hash   | reports, first/last seen, classification, label, | R after last |
-|                      |        | port, certs (comma-separated CERT)               |              |
-| P:{g}:chain:FP:hosts | zset   | hostname -> reports (capped)                     | R after last |
-| P:{g}:cert:CERT      | string | the certificate's DER                            | R after last |
-| P:{g}:applied        | hash   | writer id -> highest sequence applied            | R after last |
+| key                  | type   | content                                          | expires     |
+|----------------------|--------|--------------------------------------------------|-------------|
+| P:{g}:totals         | hash   | reports                                          | none        |
+| P:{g}:hosts          | zset   | hostname -> reports                              | R after     |
+| P:{g}:hosts:last     | zset   | hostname -> last seen (ms)                       | R after     |
+| P:{g}:chains         | zset   | FP -> reports                                    | R after     |
+| P:{g}:classes        | hash   | classification -> reports                        | R after     |
+| P:{g}:devices        | HLL    | keyed device hashes                              | R after     |
+| P:{g}:day:DAY        | hash   | n, hHH and k-prefixed classification counts      | DAY end + R |
+| P:{g}:day:DAY:hosts  | zset   | hostname -> reports on DAY                       | DAY end + R |
+| P:{g}:day:DAY:chains | zset   | FP -> reports on DAY                             | DAY end + R |
+| P:{g}:devices:DAY    | HLL    | keyed device hashes seen on DAY                  | DAY end + R |
+| P:{g}:chain:FP       | hash   | reports, first/last seen, classification, label, | R after     |
+|                      |        | port, certs (comma-separated CERT)               |             |
+| P:{g}:chain:FP:hosts | zset   | hostname -> reports (capped)                     | R after     |
+| P:{g}:cert:CERT      | string | the certificate's DER                            | R after     |
+| P:{g}:applied        | hash   | writer id -> highest sequence applied            | R after     |
 
 Hostnames and fingerprints appear in key names only after validation (HID is a digest;
 FP and CERT are hex computed by the collector). Report text is only ever a hash field or a
@@ -77,6 +78,11 @@ class HostKeys:
 
     def devices_day(self, day: str) -> str:
         return f"{self.devices}:{day}"
+
+    def breaking_version(self, app_version: str) -> str:
+        """Devices at risk for one app version; the version is hashed, never used as text."""
+        digest = hashlib.sha256(app_version.encode("utf-8")).hexdigest()[:16]
+        return f"{self.breaking}:v:{digest}"
 
     def fixed(self) -> list[str]:
         return [getattr(self, f.name) for f in dataclasses.fields(self)]

@@ -18,7 +18,7 @@ import redis
 from collector import chainview, listing
 from collector.advice import pin_set_advice
 from collector.classify import PUBLIC_TRUST
-from collector.keys import Keys
+from collector.keys import HostKeys, Keys
 from collector.readutil import Window, iso, ranked, text
 
 __all__ = ["Queries", "Window", "iso"]
@@ -135,6 +135,16 @@ class Queries:
     def chain(self, fingerprint: str, window: Window) -> dict[str, Any] | None:
         return chainview.chain_detail(self, fingerprint, window)
 
+    def _at_risk_versions(self, hk: HostKeys, ranked: list[tuple[str, int]]) \
+            -> list[dict[str, Any]]:
+        """Distinct at-risk devices per app version (``other`` has no HLL of its own)."""
+        with self.client.pipeline(transaction=False) as pipe:
+            for version, _ in ranked:
+                pipe.pfcount(hk.breaking_version(version))
+            devices = pipe.execute()
+        return [{"app_version": v, "reports": n, "devices": None if v == "other" else d}
+                for (v, n), d in zip(ranked, devices, strict=True)]
+
     def host(self, hostname: str, window: Window) -> dict[str, Any] | None:
         hk = self.keys.host(hostname)
         with self.client.pipeline(transaction=False) as pipe:
@@ -186,7 +196,7 @@ class Queries:
                          for k, n in sorted(pin_counts.items(), key=lambda p: -p[1])],
             "hard_fail_readiness": {
                 "devices_at_risk": breaking,
-                "by_app_version": [{"app_version": v, "reports": n} for v, n in _ranked(bapps)],
+                "by_app_version": self._at_risk_versions(hk, list(_ranked(bapps))),
             },
         }
 

@@ -139,6 +139,8 @@ class PinSet(_Strict):
 class AppVersionRisk(_Strict):
     app_version = fields.String(required=True)
     reports = fields.Integer(required=True)
+    devices = fields.Integer(required=True, allow_none=True,
+                             metadata={"description": "distinct devices (null for other)"})
 
 
 class Readiness(_Strict):

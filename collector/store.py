@@ -110,16 +110,18 @@ class ReportStore:
             if day not in days:
                 days[day] = len(days) + 1
                 expires.append(expire_at)
-            risk = "1" + (r.app_version or "") \
+            risk = "1:" + (r.app_version or "") \
                 if r.classification == "public-trust" and r.enforce is False else "0"
             records += [item.seq, r.received_ms, days[day], hour, r.chain.fingerprint,
                         app_key(r),
                         r.validation_result if r.validation_result is not None else "none",
                         r.enforcement, pinset_key(r), r.device, risk]
         day_keys = [k for d in days for k in (hk.day(d), hk.devices_day(d))]
-        self._host.queue(pipe, [*hk.fixed(), *day_keys],
+        versions = list(dict.fromkeys(r[2:] for r in records[10::11] if r != "0"))
+        self._host.queue(pipe, [*hk.fixed(), *day_keys,
+                                *(hk.breaking_version(v) for v in versions)],
                          [items[0].writer, self.retention_s, self.host_cap, hostname,
-                          len(days), *expires, *records])
+                          len(days), *expires, len(versions), *versions, *records])
 
     def _queue_global(self, pipe: Any, items: list[Stamped]) -> None:
         g = self.keys.glob

@@ -207,7 +207,7 @@ def test_host_view_fields_and_pin_advice(pclient: FlaskClient) -> None:
     assert crafted["days_to_expiry"] < 0
     risk = doc["hard_fail_readiness"]
     assert risk["devices_at_risk"] == 1
-    assert risk["by_app_version"] == [{"app_version": "4.2.0", "reports": 1}]
+    assert risk["by_app_version"] == [{"app_version": "4.2.0", "reports": 1, "devices": 1}]
 
 
 def test_host_lookup_by_u_label_and_a_label(client: FlaskClient) -> None:

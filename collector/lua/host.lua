@@ -1,19 +1,25 @@
 -- Apply a batch of reports to one host's aggregates. All keys share the host's hash tag.
 -- Counts are summed here first, so a batch costs one write per distinct field, not per report.
 -- KEYS[1] meta  [2] devices  [3] chains  [4] apps  [5] results  [6] enforce  [7] pinsets
---     [8] breaking  [9] breaking:apps  [10] applied, then per day d: day hash, day devices
+--     [8] breaking  [9] breaking:apps  [10] applied, then per day d: day hash, day devices,
+--     then one at-risk devices HLL per app version listed in ARGV
 -- ARGV[1] writer id  [2] retention (s)  [3] per-host cap  [4] hostname  [5] number of days
---     [6 .. 5+days] expire-at (unix s) of each day's keys, then 11 values per report:
---     sequence, received (ms), day index, hour "HH", chain FP, app key, validation result,
---     enforcement, pin-set key, device, "1"..app version when it is a hard-fail risk else "0"
+--     [6 .. 5+days] expire-at (unix s) of each day's keys, then the number of app versions
+--     and the versions (in KEYS order), then 11 values per report: sequence, received (ms),
+--     day index, hour "HH", chain FP, app key, validation result, enforcement, pin-set key,
+--     device, "1:"..app version when it is a hard-fail risk else "0"
 -- Returns how many reports were new: a (writer, sequence) at or below the writer's
 -- high-water mark was applied before. A key of the wrong type is an error before any write.
 local writer, retention, cap = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local nd = tonumber(ARGV[5])
+local nv = tonumber(ARGV[6 + nd])
+local vkeys = {}
+for j = 1, nv do vkeys[ARGV[6 + nd + j]] = KEYS[10 + 2 * nd + j] end
 local want = {'hash', 'string', 'zset', 'zset', 'hash', 'hash', 'zset', 'string', 'zset', 'hash'}
 for i = 1, #KEYS do
   local t = redis.call('TYPE', KEYS[i])['ok']
-  if t ~= 'none' and t ~= (want[i] or (i % 2 == 1 and 'hash' or 'string')) then
+  local w = want[i] or ((i <= 10 + 2 * nd and i % 2 == 1) and 'hash' or 'string')
+  if t ~= 'none' and t ~= w then
     return redis.error_reply('WRONGTYPE collector key ' .. KEYS[i])
   end
 end
@@ -21,9 +27,9 @@ end
 local applied = tonumber(redis.call('HGET', KEYS[10], writer) or '0')
 local function inc(t, k, by) t[k] = (t[k] or 0) + (by or 1) end
 local chains, apps, pins, results, enforce, bapps = {}, {}, {}, {}, {}, {}
-local devs, bdevs, days = {}, {}, {}
+local devs, bdevs, days, vdevs = {}, {}, {}, {}
 local n, top, lo, hi = 0, applied, nil, nil
-for i = 6 + nd, #ARGV, 11 do
+for i = 7 + nd + nv, #ARGV, 11 do
   local seq = tonumber(ARGV[i])
   if seq > applied then
     n = n + 1
@@ -46,8 +52,11 @@ for i = 6 + nd, #ARGV, 11 do
     table.insert(devs, ARGV[i + 9])
     local risk = ARGV[i + 10]
     if string.sub(risk, 1, 1) == '1' then
+      local version = string.sub(risk, 3)
       table.insert(bdevs, ARGV[i + 9])
-      inc(bapps, string.sub(risk, 2))
+      inc(bapps, version)
+      if vdevs[version] == nil then vdevs[version] = {} end
+      table.insert(vdevs[version], ARGV[i + 9])
     end
   end
 end
@@ -81,7 +90,12 @@ for k, c in pairs(results) do redis.call('HINCRBY', KEYS[5], k, c) end
 for k, c in pairs(enforce) do redis.call('HINCRBY', KEYS[6], k, c) end
 if #bdevs > 0 then
   redis.call('PFADD', KEYS[8], unpack(bdevs))
-  capped(KEYS[9], bapps)
+  for version, target in pairs(capped(KEYS[9], bapps)) do
+    if target ~= 'other' then  -- past the cap a version gets no HLL of its own
+      redis.call('PFADD', vkeys[version], unpack(vdevs[version]))
+      redis.call('EXPIRE', vkeys[version], retention)
+    end
+  end
 end
 redis.call('HSET', KEYS[10], writer, top)
 for i = 1, 10 do redis.call('EXPIRE', KEYS[i], retention) end
