@@ -30,10 +30,3 @@ def worker_exit(server: Any, worker: Any) -> None:
     if svc is not None:
         svc.ingestor.close()
 
-
-def post_fork(server: Any, worker: Any) -> None:
-    """Hand the GIL over sooner: request threads wake from fsync and Redis I/O and should
-    not wait a full 5 ms behind a thread that is parsing."""
-    import sys
-
-    sys.setswitchinterval(0.0005)

@@ -73,6 +73,9 @@ class RedisServer:
             "dir": str(self.dir), "daemonize": "no", "save": "",
             "appendonly": "yes" if self.appendonly else "no", "appendfsync": "everysec",
             "maxmemory-policy": "noeviction", "logfile": str(self.dir / "redis.log"),
+            # HyperLogLogs turn dense (a fixed 12 KiB) at a few hundred devices instead of
+            # ~1500, so a busy host's memory stops depending on its device count early.
+            "hll-sparse-max-bytes": "1000",
             "pidfile": str(self.dir / "redis.pid"),
             **self.extra,
         }
