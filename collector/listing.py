@@ -51,9 +51,9 @@ def hosts(q: Queries, window: Window, sort: str, offset: int, limit: int) \
             hk = q.keys.host(hostname)
             pipe.hmget(hk.meta, "reports", "first_seen", "last_seen")
             if days:
-                pipe.pfcount(*[hk.devices_day(d) for d in days])
+                pipe.execute_command("PFCOUNT", *[hk.devices_day(d) for d in days])
             else:
-                pipe.pfcount(hk.devices)
+                pipe.execute_command("PFCOUNT", hk.devices)
             pipe.zcard(hk.chains)
             pipe.zscore(hk.chains, "other")
         rows = pipe.execute()

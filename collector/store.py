@@ -15,10 +15,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 import redis
 from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster
 from redis.retry import Retry
 
 from collector.keys import Keys
@@ -48,8 +49,23 @@ class Stamped:
     seq: int
 
 
+CLUSTER_SCHEME = "redis+cluster://"
+
+
 def connect(url: str, timeout: float, *, pool_size: int = 4) -> redis.Redis:
-    """A client that fails fast: no silent retries, so every outage is seen by the writer."""
+    """A client that fails fast: no silent retries, so every outage is seen by the writer.
+
+    ``redis+cluster://host:port`` gives a Redis Cluster client. Every command and pipeline
+    the collector sends keeps each script's keys in one slot, so the two clients are used
+    the same way; the cast records that shared surface for the type checker.
+    """
+    if url.startswith(CLUSTER_SCHEME):
+        cluster = RedisCluster.from_url(
+            "redis://" + url.removeprefix(CLUSTER_SCHEME), socket_timeout=timeout,
+            socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0),
+            max_connections=pool_size * 8,
+        )
+        return cast(redis.Redis, cluster)
     return redis.Redis.from_url(
         url, socket_timeout=timeout, socket_connect_timeout=timeout,
         retry=Retry(NoBackoff(), 0), max_connections=pool_size, health_check_interval=0,
@@ -202,6 +218,9 @@ class ReportStore:
     def run_id(self) -> str:
         """The server's run id: a change means a restart that may have lost the last writes."""
         try:
+            if isinstance(self.client, RedisCluster):  # any primary restarting counts
+                infos = self.client.info("server", target_nodes=RedisCluster.PRIMARIES)
+                return ",".join(sorted(str(i.get("run_id", "")) for i in infos.values()))
             info = self.client.info("server")
         except redis.RedisError as exc:
             raise StorageUnavailable(type(exc).__name__) from exc
