@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from collector.readutil import Window, iso, ranked, rfc3339, text
+from collector.readutil import Window, iso, pfcount, ranked, rfc3339, text
 
 if TYPE_CHECKING:
     from collector.queries import Queries
@@ -51,9 +51,9 @@ def hosts(q: Queries, window: Window, sort: str, offset: int, limit: int) \
             hk = q.keys.host(hostname)
             pipe.hmget(hk.meta, "reports", "first_seen", "last_seen")
             if days:
-                pipe.execute_command("PFCOUNT", *[hk.devices_day(d) for d in days])
+                pfcount(pipe, *[hk.devices_day(d) for d in days])
             else:
-                pipe.execute_command("PFCOUNT", hk.devices)
+                pfcount(pipe, hk.devices)
             pipe.zcard(hk.chains)
             pipe.zscore(hk.chains, "other")
         rows = pipe.execute()

@@ -19,7 +19,7 @@ from collector import chainview, listing
 from collector.advice import pin_set_advice
 from collector.classify import PUBLIC_TRUST
 from collector.keys import HostKeys, Keys
-from collector.readutil import Window, iso, ranked, text
+from collector.readutil import Window, iso, pfcount, ranked, text
 
 __all__ = ["Queries", "Window", "iso"]
 
@@ -66,7 +66,7 @@ class Queries:
             pipe.hget(g.totals, "reports")
             pipe.zcard(g.hosts)
             pipe.zcard(g.chains)
-            pipe.execute_command("PFCOUNT", g.devices)
+            pfcount(pipe, g.devices)
             pipe.zrevrange(g.hosts, 0, top - 1, withscores=True)
             pipe.zrevrange(g.chains, 0, top - 1, withscores=True)
             pipe.hgetall(g.classes)
@@ -85,7 +85,7 @@ class Queries:
         with self.client.pipeline(transaction=False) as pipe:
             pipe.zunion([g.day_hosts(d) for d in days], withscores=True)
             pipe.zunion([g.day_chains(d) for d in days], withscores=True)
-            pipe.execute_command("PFCOUNT", *[g.devices_day(d) for d in days])
+            pfcount(pipe, *[g.devices_day(d) for d in days])
             hosts, chains, devices = pipe.execute()
         rank = sorted(_ranked(hosts), key=lambda p: (-p[1], p[0]))
         crank = sorted(_ranked(chains), key=lambda p: (-p[1], p[0]))
@@ -140,7 +140,7 @@ class Queries:
         """Distinct at-risk devices per app version (``other`` has no HLL of its own)."""
         with self.client.pipeline(transaction=False) as pipe:
             for version, _ in ranked:
-                pipe.execute_command("PFCOUNT", hk.breaking_version(version))
+                pfcount(pipe, hk.breaking_version(version))
             devices = pipe.execute()
         return [{"app_version": v, "reports": n, "devices": None if v == "other" else d}
                 for (v, n), d in zip(ranked, devices, strict=True)]
@@ -149,13 +149,13 @@ class Queries:
         hk = self.keys.host(hostname)
         with self.client.pipeline(transaction=False) as pipe:
             pipe.hgetall(hk.meta)
-            pipe.execute_command("PFCOUNT", hk.devices)
+            pfcount(pipe, hk.devices)
             pipe.zrevrange(hk.chains, 0, -1, withscores=True)
             pipe.zrevrange(hk.apps, 0, -1, withscores=True)
             pipe.hgetall(hk.results)
             pipe.hgetall(hk.enforce)
             pipe.zrevrange(hk.pinsets, 0, -1, withscores=True)
-            pipe.execute_command("PFCOUNT", hk.breaking)
+            pfcount(pipe, hk.breaking)
             pipe.zrevrange(hk.breaking_apps, 0, -1, withscores=True)
             meta, devices, chains, apps, results, enforce, pinsets, breaking, bapps = \
                 pipe.execute()

@@ -97,3 +97,8 @@ def decode_cursor(cursor: str | None, kind: str, sort: str) -> int:
     if m is None or m["kind"] != kind or m["sort"] != sort:
         raise BadCursor(cursor)
     return int(m["offset"])
+
+
+def pfcount(pipe: Any, *keys: str) -> None:
+    """Queue PFCOUNT: redis-py refuses ``pipe.pfcount`` in cluster mode even within a slot."""
+    pipe.execute_command("PFCOUNT", *keys)
