@@ -8,11 +8,12 @@ that follows a 204 should see it, even when another worker took the report, so r
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import glob
 import mmap
 import os
 import struct
+
+from collector.spool import owner_alive
 
 _LAG = struct.Struct(">QQ")  # committed sequence, acknowledged sequence
 
@@ -50,21 +51,8 @@ class Progress:
                     committed, acked = _LAG.unpack(f.read(_LAG.size))
             except (OSError, struct.error):
                 continue
-            if acked < committed and Progress._alive(path.removesuffix(".lag") + ".owner"):
+            # A dead writer's records are replayed by others later: do not wait for them.
+            owner = os.path.basename(path).removesuffix(".lag")
+            if acked < committed and owner_alive(directory, owner):
                 return False
         return True
-
-    @staticmethod
-    def _alive(owner_file: str) -> bool:
-        """A dead writer's records are replayed by others later: do not wait for them."""
-        try:
-            fd = os.open(owner_file, os.O_RDWR)
-        except FileNotFoundError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)
-        return False

@@ -142,6 +142,21 @@ def _read_off(path: str) -> int:
     return int.from_bytes(data[:8], "big") if ok else 0
 
 
+def owner_alive(directory: str, owner: str) -> bool:
+    """True while the process that owns ``owner``'s segments holds its owner lock."""
+    try:
+        fd = os.open(os.path.join(directory, f"{owner}.owner"), os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
 class Spool:
     """Append-only, fsync'd, per-owner segment spool. Create it after fork (one per worker)."""
 
@@ -190,17 +205,7 @@ class Spool:
             self._owner_fd = fd
 
     def _owner_alive(self, owner: str) -> bool:
-        try:
-            fd = os.open(self._path(f"{owner}.owner"), os.O_RDWR)
-        except FileNotFoundError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)
-        return False
+        return owner_alive(self.directory, owner)
 
     def _open_segment(self) -> None:
         os.makedirs(self.directory, exist_ok=True)

@@ -115,20 +115,32 @@ class ReportStore:
         self._host = _Script("host")
         self._global = _Script("global")
 
-    def _queue_host(self, pipe: Any, hostname: str, items: list[Stamped]) -> None:
-        hk = self.keys.host(hostname)
+    def _days(self, items: list[Stamped]) -> tuple[dict[str, int], list[int], list[str]]:
+        """UTC days of a batch (numbered from 1 for the script), their expiries, each hour."""
         days: dict[str, int] = {}
         expires: list[int] = []
-        records: list[Any] = []
+        hours: list[str] = []
         for item in items:
-            r = item.report
-            day, hour, expire_at = _day_parts(r.received_ms, self.retention_s)
+            day, hour, expire_at = _day_parts(item.report.received_ms, self.retention_s)
             if day not in days:
                 days[day] = len(days) + 1
                 expires.append(expire_at)
+            hours.append(hour)
+        return days, expires, hours
+
+    def _day_index(self, received_ms: int, days: dict[str, int]) -> int:
+        return days[time.strftime("%Y%m%d", time.gmtime(received_ms // 1000))]
+
+    def _queue_host(self, pipe: Any, hostname: str, items: list[Stamped]) -> None:
+        hk = self.keys.host(hostname)
+        days, expires, hours = self._days(items)
+        records: list[Any] = []
+        for item, hour in zip(items, hours, strict=True):
+            r = item.report
             risk = "1:" + (r.app_version or "") \
                 if r.classification == "public-trust" and r.enforce is False else "0"
-            records += [item.seq, r.received_ms, days[day], hour, r.chain.fingerprint,
+            records += [item.seq, r.received_ms, self._day_index(r.received_ms, days), hour,
+                        r.chain.fingerprint,
                         app_key(r),
                         r.validation_result if r.validation_result is not None else "none",
                         r.enforcement, pinset_key(r), r.device, risk]
@@ -141,18 +153,13 @@ class ReportStore:
 
     def _queue_global(self, pipe: Any, items: list[Stamped]) -> None:
         g = self.keys.glob
-        days: dict[str, int] = {}
-        expires: list[int] = []
+        days, expires, hours = self._days(items)
         chains: dict[str, int] = {}
         chain_keys: list[str] = []
         chain_args: list[Any] = []
         records: list[Any] = []
-        for item in items:
+        for item, hour in zip(items, hours, strict=True):
             r = item.report
-            day, hour, expire_at = _day_parts(r.received_ms, self.retention_s)
-            if day not in days:
-                days[day] = len(days) + 1
-                expires.append(expire_at)
             fp = r.chain.fingerprint
             if fp not in chains:
                 chains[fp] = len(chains) + 1
@@ -160,7 +167,8 @@ class ReportStore:
                                *(g.cert(h) for h in r.chain.cert_hashes)]
                 chain_args += [fp, r.classification, r.label or "", r.port,
                                len(r.chain.ders), *r.chain.ders]
-            records += [item.seq, r.received_ms, days[day], hour, r.hostname, chains[fp],
+            records += [item.seq, r.received_ms, self._day_index(r.received_ms, days), hour,
+                        r.hostname, chains[fp],
                         r.device]
         day_keys = [k for d in days
                     for k in (g.day(d), g.day_hosts(d), g.day_chains(d), g.devices_day(d))]
