@@ -65,7 +65,7 @@ def build(settings: Settings) -> Services:
         raise RuntimeError("REDIS_URL is not set: start the collector with `pin-collector serve`")
     keys = Keys(settings.key_prefix)
     writer_client = connect(settings.redis_url, settings.redis_timeout_seconds)
-    reader_client = connect(settings.redis_url, 2.0, pool_size=16)
+    reader_client = connect(settings.redis_url, 2.0, pool_size=16, retries=1)
     store = ReportStore(writer_client, keys, retention_s=settings.retention_seconds,
                         host_cap=settings.host_cap)
     writer = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
