@@ -25,6 +25,7 @@ from collector.readutil import BadCursor, Window, decode_cursor, encode_cursor
 from collector.services import services
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
+BODY_TIMEOUT_S = 5.0
 MAX_LIMIT = 500
 _FP = re.compile(r"[0-9a-f]{64}")
 
@@ -40,6 +41,9 @@ def post_report() -> Response:
     cap = svc.settings.max_body_bytes
     intake.check_headers(request.headers.get("Content-Type"),
                          request.headers.get("Content-Encoding"), request.content_length, cap)
+    sock = request.environ.get("gunicorn.socket")
+    if sock is not None:  # a client that stalls mid-body must not hold a thread for ever
+        sock.settimeout(BODY_TIMEOUT_S)
     body = intake.read_capped(request.stream, cap)
     doc = intake.parse_json(body)
     report = formats.build(doc, received_ms=int(time.time() * 1000), secret=svc.device_secret,

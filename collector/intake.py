@@ -37,7 +37,11 @@ def read_capped(stream: IO[bytes], cap: int) -> bytes:
     parts: list[bytes] = []
     size = 0
     while True:
-        chunk = stream.read(min(_CHUNK, cap + 1 - size))
+        try:
+            chunk = stream.read(min(_CHUNK, cap + 1 - size))
+        except TimeoutError:  # the socket read timeout set by the view: a stalled client
+            raise Problem(408, "request-timeout", "The report body did not arrive in time.",
+                          headers={"Connection": "close"}) from None
         if not chunk:
             break
         parts.append(chunk)

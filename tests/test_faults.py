@@ -163,3 +163,34 @@ def test_full_spool_with_redis_down_is_503_never_500(tmp_path: Path,
         assert status == 204
     finally:
         served.stop()
+
+
+def test_clients_stalling_mid_body_are_cut_off_and_do_not_starve_others(
+        tmp_path: Path, redis_aof: RedisServer) -> None:
+    """H03: stalled uploads on every thread; each is answered 408 and its thread freed."""
+    import http.client
+    import socket
+
+    served = serve_with(tmp_path, redis_aof.url)
+    stalled = []
+    try:
+        for _ in range(16):  # every thread of 2 workers x 8 threads
+            s = socket.create_connection(("127.0.0.1", served.port))
+            s.sendall(b"POST /v1/reports HTTP/1.1\r\nHost: t\r\nContent-Type: application/json"
+                      b"\r\nContent-Length: 100\r\n\r\n0123456789")
+            stalled.append(s)
+        started = time.monotonic()
+        probe = http.client.HTTPConnection("127.0.0.1", served.port, timeout=30)
+        probe.request("POST", "/v1/reports", example("trustkit-ios.json"),
+                      {"Content-Type": "application/json"})
+        assert probe.getresponse().status == 204
+        # Connections are spread unevenly over the workers: at most two body timeouts (5 s).
+        assert time.monotonic() - started < 12
+        for s in stalled:
+            s.settimeout(20)
+            assert s.recv(64).startswith(b"HTTP/1.1 408")
+        assert time.monotonic() - started < 12
+    finally:
+        for s in stalled:
+            s.close()
+        served.stop()
