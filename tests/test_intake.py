@@ -91,3 +91,16 @@ def test_problems_never_echo_the_body() -> None:
     with pytest.raises(Problem) as info:
         intake.parse_json(b'{"ZQXMARK":1,"ZQXMARK":2}')
     assert "ZQXMARK" not in json.dumps(info.value.body())
+
+
+def test_a_stalled_body_is_a_408_that_closes_the_connection() -> None:
+    from collector.problems import Problem
+
+    class Stalled:
+        def read(self, n: int) -> bytes:
+            raise TimeoutError("timed out")
+
+    with pytest.raises(Problem) as info:
+        intake.read_capped(Stalled(), 1024)  # type: ignore[arg-type]
+    assert info.value.status == 408
+    assert info.value.headers["Connection"] == "close"
