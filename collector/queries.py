@@ -194,6 +194,8 @@ class Queries:
             "enforcement": {name: enforce_counts.get(name, 0) for name in _ENFORCE},
             "pin_sets": [_pinset(k, n, public_pins, today)
                          for k, n in sorted(pin_counts.items(), key=lambda p: -p[1])],
+            "flags": {k.removeprefix("flag:"): int(v) for k, v in meta.items()
+                      if k.startswith("flag:")},
             "hard_fail_readiness": {
                 "devices_at_risk": breaking,
                 "by_app_version": self._at_risk_versions(hk, list(_ranked(bapps))),

@@ -161,6 +161,9 @@ class Host(_Strict):
     enforcement = fields.Nested(Enforcement, required=True)
     pin_sets = fields.List(fields.Nested(PinSet), required=True)
     hard_fail_readiness = fields.Nested(Readiness, required=True)
+    flags = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True,
+                        metadata={"description": "reports per flag: client-time-unparsed, "
+                                  "client-time-no-zone, subdomain-not-included, test-report…"})
 
 
 class Point(_Strict):

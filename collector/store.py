@@ -146,9 +146,9 @@ class ReportStore:
                         r.chain.fingerprint,
                         app_key(r),
                         r.validation_result if r.validation_result is not None else "none",
-                        r.enforcement, pinset_key(r), r.device, risk]
+                        r.enforcement, pinset_key(r), r.device, risk, ",".join(r.flags)]
         day_keys = [k for d in days for k in (hk.day(d), hk.devices_day(d))]
-        versions = list(dict.fromkeys(r[2:] for r in records[10::11] if r != "0"))
+        versions = list(dict.fromkeys(r[2:] for r in records[10::12] if r != "0"))
         self._host.queue(pipe, [*hk.fixed(), *day_keys,
                                 *(hk.breaking_version(v) for v in versions)],
                          [items[0].writer, self.retention_s, self.host_cap, hostname,

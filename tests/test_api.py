@@ -113,3 +113,13 @@ def test_rate_limit_answers_429_with_retry_after(settings: Any) -> None:
         assert resp.content_type == "application/problem+json"
     finally:
         app.extensions["collector"].ingestor.close()
+
+
+def test_host_view_counts_report_flags(client: FlaskClient) -> None:
+    doc = example_doc("trustkit-ios.json")
+    doc["date-time"] = "yesterday"
+    assert post(client, doc).status_code == 204
+    doc["date-time"] = "2025-03-04T09:15:27"  # no zone: read as UTC, flagged
+    assert post(client, doc).status_code == 204
+    flags = client.get("/v1/hosts/api.example.com", headers=auth()).json["flags"]
+    assert flags == {"client-time-unparsed": 1, "client-time-no-zone": 1}

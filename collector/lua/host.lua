@@ -5,9 +5,9 @@
 --     then one at-risk devices HLL per app version listed in ARGV
 -- ARGV[1] writer id  [2] retention (s)  [3] per-host cap  [4] hostname  [5] number of days
 --     [6 .. 5+days] expire-at (unix s) of each day's keys, then the number of app versions
---     and the versions (in KEYS order), then 11 values per report: sequence, received (ms),
+--     and the versions (in KEYS order), then 12 values per report: sequence, received (ms),
 --     day index, hour "HH", chain FP, app key, validation result, enforcement, pin-set key,
---     device, "1:"..app version when it is a hard-fail risk else "0"
+--     device, "1:"..app version when it is a hard-fail risk else "0", comma-separated flags
 -- Returns how many reports were new: a (writer, sequence) at or below the writer's
 -- high-water mark was applied before. A key of the wrong type is an error before any write.
 local writer, retention, cap = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -27,9 +27,9 @@ end
 local applied = tonumber(redis.call('HGET', KEYS[10], writer) or '0')
 local function inc(t, k, by) t[k] = (t[k] or 0) + (by or 1) end
 local chains, apps, pins, results, enforce, bapps = {}, {}, {}, {}, {}, {}
-local devs, bdevs, days, vdevs = {}, {}, {}, {}
+local devs, bdevs, days, vdevs, flags = {}, {}, {}, {}, {}
 local n, top, lo, hi = 0, applied, nil, nil
-for i = 7 + nd + nv, #ARGV, 11 do
+for i = 7 + nd + nv, #ARGV, 12 do
   local seq = tonumber(ARGV[i])
   if seq > applied then
     n = n + 1
@@ -50,6 +50,7 @@ for i = 7 + nd + nv, #ARGV, 11 do
     inc(chains, ARGV[i + 4]); inc(apps, ARGV[i + 5]); inc(results, ARGV[i + 6])
     inc(enforce, ARGV[i + 7]); inc(pins, ARGV[i + 8])
     table.insert(devs, ARGV[i + 9])
+    for flag in string.gmatch(ARGV[i + 11], '[^,]+') do inc(flags, flag) end
     local risk = ARGV[i + 10]
     if string.sub(risk, 1, 1) == '1' then
       local version = string.sub(risk, 3)
@@ -84,6 +85,7 @@ if lo <= first then redis.call('HSET', meta, 'first_seen', lo) end
 if hi > tonumber(redis.call('HGET', meta, 'last_seen') or 0) then
   redis.call('HSET', meta, 'last_seen', hi)
 end
+for flag, c in pairs(flags) do redis.call('HINCRBY', meta, 'flag:' .. flag, c) end
 redis.call('PFADD', KEYS[2], unpack(devs))
 local cmap, amap, pmap = capped(KEYS[3], chains), capped(KEYS[4], apps), capped(KEYS[7], pins)
 for k, c in pairs(results) do redis.call('HINCRBY', KEYS[5], k, c) end
