@@ -9,7 +9,7 @@ Per host: hash tag ``{h:HID}``, one cluster slot, written by one script per batc
 
 | key                      | type | content                                         | expires     |
 |--------------------------|------|-------------------------------------------------|-------------|
-| P:{h:HID}:meta           | hash | hostname, reports, first_seen, last_seen (ms)   | R after     |
+| P:{h:HID}:meta           | hash | hostname, reports, first/last seen, flag:*      | R after     |
 | P:{h:HID}:devices        | HLL  | keyed device hashes                             | R after     |
 | P:{h:HID}:chains         | zset | FP -> reports (capped, overflow as other)       | R after     |
 | P:{h:HID}:apps           | zset | [app id, version, platform] -> reports (capped) | R after     |
