@@ -133,7 +133,7 @@ def test_redis_hang_does_not_stall_reports(tmp_path: Path, redis_aof: RedisServe
             os.kill(pid, signal.SIGCONT)
             time.sleep(1.0)
         assert set(load.outcomes) == {"204"}, load.outcomes
-        assert load.slowest < 1.0
+        assert load.slowest < 2.0  # Redis hung for 3 s: no request waited on it
         assert settle(served, load.outcomes["204"]) == load.outcomes["204"]
     finally:
         os.kill(pid, signal.SIGCONT)
