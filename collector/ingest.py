@@ -9,7 +9,9 @@ so the per-slot high-water marks in the scripts make every replay exactly-once:
   the writer replays its sealed segments in order (already-applied records are skipped),
   then resumes.
 * Redis restarts and lost acknowledged writes (AOF fsyncs once a second): its run id
-  changes, and the segments of the last ``REPLAY_WINDOW_S`` seconds are replayed.
+  changes, and the segments it still keeps (the last ``REPLAY_WINDOW_S`` seconds, within
+  ``REPLAY_SHARE`` of the spool's size) are replayed: enough for AOF's lost second, and
+  for minutes of writes lost by a Redis that only snapshots.
 * A worker dies: its segments are orphans; any live worker replays them.
 * The spool cannot take a report (full or broken disk): it is written to Redis directly
   under a separate writer id; only when that fails too is the answer 503.
@@ -30,7 +32,9 @@ from collector.store import PoisonRecord, ReportStore, Stamped, StorageUnavailab
 
 log = logging.getLogger("collector.ingest")
 
-REPLAY_WINDOW_S = 15.0
+REPLAY_WINDOW_S = 300.0
+# ... within this share of the spool's size, so retention never crowds out real spooling.
+REPLAY_SHARE = 0.25
 ROTATE_S = 1.0
 ORPHAN_SCAN_S = 3.0
 BATCH = 500
@@ -185,27 +189,40 @@ class Ingestor:
             self._outbox.clear()  # every record in it is on disk and will be replayed
 
     def _rotate(self) -> None:
-        """Seal the current segment; drop sealed ones acknowledged long enough ago."""
+        """Seal the current segment; drop acknowledged ones past the replay window."""
         with self._commit_lock:
             name, top = self.spool.rotate(), self._seq
         now = time.monotonic()
         if name is not None:
             self._sealed.append((name, top, now))
+        if self.failed:
+            return
+        budget = REPLAY_SHARE * self.spool.max_bytes
+        kept = 0
         keep = []
-        for seg, seg_top, sealed_at in self._sealed:
-            if seg_top <= self._acked and now - sealed_at > REPLAY_WINDOW_S and not self.failed:
+        for seg, seg_top, sealed_at in reversed(self._sealed):  # newest first
+            size = self.spool.size(seg)
+            acked = seg_top <= self._acked
+            if acked and (now - sealed_at > REPLAY_WINDOW_S or kept + size > budget):
                 self.spool.discard(seg)
             else:
+                kept += size
                 keep.append((seg, seg_top, sealed_at))
-        self._sealed = keep
+        self._sealed = keep[::-1]
 
     def recover(self) -> bool:
-        """Replay this writer's segments in order, then resume; True when healthy again."""
+        """Replay this writer's segments in order, then resume; True when healthy again.
+
+        After a restart every kept segment is replayed (Redis may have lost any of them);
+        otherwise only segments holding records Redis has not acknowledged.
+        """
         try:
             run_id = self.store.run_id()
         except StorageUnavailable as exc:
             self._note_error(str(exc))
             return False
+        restarted = run_id != self._run_id
+        confirmed = {seg for seg, seg_top, _ in self._sealed if seg_top <= self._acked}
         with self._commit_lock, self._wake:
             name, top = self.spool.rotate(), self._seq
             if name is not None:
@@ -214,7 +231,8 @@ class Ingestor:
             self._outbox.clear()
         try:
             for seg in self.spool.own_sealed():
-                self._apply_raw(self.spool.records(seg))
+                if restarted or seg not in confirmed:
+                    self._apply_raw(self.spool.records(seg))
         except (StorageUnavailable, SpoolUnavailable) as exc:
             self._fail(str(exc))
             return False

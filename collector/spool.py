@@ -444,6 +444,13 @@ class Spool:
                     pos = end
         return out
 
+    def size(self, name: str) -> int:
+        """Bytes of one segment (0 once it is gone)."""
+        try:
+            return os.stat(self._path(name)).st_size
+        except FileNotFoundError:
+            return 0
+
     def discard(self, name: str) -> None:
         """Delete a sealed segment whose records are all acknowledged elsewhere."""
         with self._lock, _disk("discard"):

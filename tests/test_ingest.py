@@ -208,3 +208,18 @@ def test_reports_survive_a_close_and_are_replayed_by_the_next_worker(
     second = make(server, tmp_path, owner="second")
     second.spool.drain(second._apply_raw, orphans_only=True)
     assert counted(server) == 1
+
+
+def test_a_failure_without_restart_replays_only_unconfirmed_segments(
+        server: RedisServer, tmp_path: Path) -> None:
+    ing = make(server, tmp_path)
+    for i in range(10):
+        ing.submit(report(i))
+    drive(ing)
+    ing._check_restart()
+    ing._rotate()  # sealed, and every record in it acknowledged
+    ing.submit(report(10))  # not yet written when the failure hits
+    ing._fail("TimeoutError")
+    drive(ing)
+    assert ing.stats.replayed == 1
+    assert counted(server) == 11
