@@ -45,14 +45,22 @@ class Services:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def classify(self, report: Report) -> Report:
-        """Classify each distinct chain once per process; the store keeps the first result."""
+        """Classify each distinct chain once per process; the store keeps the first result.
+
+        Validity is checked at the report's own time. Device clocks are often wrong, so a
+        chain that is publicly trusted at the moment it was received counts too.
+        """
         fp = report.chain.fingerprint
         with self._lock:
             found = self._classes.get(fp)
         if found is None:
-            at = datetime.fromisoformat(report.client_time) if report.client_time else \
-                datetime.fromtimestamp(report.received_ms / 1000, UTC)
-            found = self.classifier.classify(report.chain.certificates, report.hostname, at)
+            received = datetime.fromtimestamp(report.received_ms / 1000, UTC)
+            at = datetime.fromisoformat(report.client_time) if report.client_time else received
+            certs = report.chain.certificates
+            found = self.classifier.classify(certs, report.hostname, at)
+            if found.kind == "unknown" and at != received:
+                again = self.classifier.classify(certs, report.hostname, received)
+                found = again if again.kind == "public-trust" else found
             with self._lock:
                 self._classes[fp] = found
                 if len(self._classes) > _CLASS_CACHE:
