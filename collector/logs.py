@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
+import os
+import queue
 import sys
 import time
 
@@ -22,14 +25,48 @@ log = logging.getLogger("collector.access")
 _TYPE_PREFIX = "https://pin-collector.dev/problems/"
 
 
+class _DroppingQueueHandler(logging.handlers.QueueHandler):
+    """Hands lines to a writer thread; when it cannot keep up, lines are dropped and counted.
+
+    A request must never wait on stderr: a log reader that falls behind (a full pipe, a slow
+    terminal) would otherwise stall every worker thread, report intake included.
+    """
+
+    dropped = 0
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        try:
+            self.queue.put_nowait(record)
+        except queue.Full:
+            type(self).dropped += 1
+
+
 def _configure() -> None:
     """Emit at INFO on stderr unless the operator configured this logger already."""
     if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        log.addHandler(handler)
+        sink = logging.StreamHandler(sys.stderr)
+        sink.setFormatter(logging.Formatter("%(message)s"))
+        lines: queue.Queue[logging.LogRecord] = queue.Queue(maxsize=10_000)
+        log.addHandler(_DroppingQueueHandler(lines))
+        listener = logging.handlers.QueueListener(lines, sink)
+        listener._thread = None  # started lazily, in the process that serves (after fork)
+        _listeners.append(listener)
         log.setLevel(logging.INFO)
         log.propagate = False
+
+
+_listeners: list[logging.handlers.QueueListener] = []
+_started_in: set[int] = set()
+
+
+def _ensure_listener() -> None:
+    """Start the writer thread once per process: threads do not survive gunicorn's fork."""
+    pid = os.getpid()
+    if pid not in _started_in:
+        _started_in.add(pid)
+        for listener in _listeners:
+            listener._thread = None
+            listener.start()
 
 
 def problem_reason(response: Response) -> str | None:
@@ -47,6 +84,7 @@ def problem_reason(response: Response) -> str | None:
 
 
 def _start() -> None:
+    _ensure_listener()
     g.pc_started = time.perf_counter()
 
 

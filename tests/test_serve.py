@@ -194,3 +194,34 @@ def test_replay_of_every_format_across_hosts_is_counted_exactly(served: Served) 
         assert status == 200
         chains = {c["fingerprint"]: c["reports"] for c in json.loads(body)["chains"]}
         assert chains == {IOS_FP: 2, CHROME_FP: 2}
+
+
+def test_an_unread_log_pipe_never_stalls_requests(tmp_path: Path) -> None:
+    """Access lines go through a bounded queue: a log reader that stops reading costs lines,
+    never requests (a 64 KiB pipe holds ~500 lines)."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COLLECTOR_")}
+    env.update({"COLLECTOR_DATA_DIR": str(tmp_path / "data"), "COLLECTOR_API_TOKENS": "t"})
+    proc = subprocess.Popen([sys.executable, "-m", "collector.cli", "serve", "--bind",
+                             f"127.0.0.1:{port}"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                conn.request("GET", "/healthz")
+                conn.getresponse().read()
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        body = example("trustkit-ios.json")
+        for _ in range(1500):
+            conn.request("POST", "/v1/reports", body=body, headers=JSON)
+            resp = conn.getresponse()
+            resp.read()
+            assert resp.status == 204
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=40)
