@@ -24,7 +24,6 @@ from collector.readutil import Window, iso, pfcount, ranked, text
 __all__ = ["Queries", "Window", "iso"]
 
 _ENFORCE = ("enforced", "report_only", "unknown")
-_s, _ranked = text, ranked
 
 
 class Queries:
@@ -44,7 +43,7 @@ class Queries:
             for d in days:
                 pipe.hgetall(key_of(d.strftime("%Y%m%d")))
             rows = pipe.execute()
-        return [(d, {_s(k): int(v) for k, v in row.items()})
+        return [(d, {text(k): int(v) for k, v in row.items()})
                 for d, row in zip(days, rows, strict=True)]
 
     @staticmethod
@@ -72,8 +71,8 @@ class Queries:
             pipe.hgetall(g.classes)
             reports, hosts, chains, devices, top_hosts, top_chains, classes = pipe.execute()
         return self._summary_doc(int(reports or 0), hosts, chains, devices,
-                                 list(_ranked(top_hosts)), list(_ranked(top_chains)),
-                                 {_s(k): int(v) for k, v in classes.items()})
+                                 list(ranked(top_hosts)), list(ranked(top_chains)),
+                                 {text(k): int(v) for k, v in classes.items()})
 
     def _summary_window(self, window: Window, top: int) -> dict[str, Any]:
         g = self.keys.glob
@@ -87,8 +86,8 @@ class Queries:
             pipe.zunion([g.day_chains(d) for d in days], withscores=True)
             pfcount(pipe, *[g.devices_day(d) for d in days])
             hosts, chains, devices = pipe.execute()
-        rank = sorted(_ranked(hosts), key=lambda p: (-p[1], p[0]))
-        crank = sorted(_ranked(chains), key=lambda p: (-p[1], p[0]))
+        rank = sorted(ranked(hosts), key=lambda p: (-p[1], p[0]))
+        crank = sorted(ranked(chains), key=lambda p: (-p[1], p[0]))
         classes = {k[1:]: v for k, v in fields.items() if k[0] == "k"}
         return self._summary_doc(reports, len(rank), len(crank), devices, rank[:top],
                                  crank[:top], classes)
@@ -117,8 +116,8 @@ class Queries:
             rows = pipe.execute()
         out: dict[str, tuple[str, str | None, list[str]]] = {}
         for fp, (cls, label, certs) in zip(fps, rows, strict=True):
-            out[fp] = (_s(cls) if cls else "unknown", _s(label) if label else None,
-                       [c for c in _s(certs or b"").split(",") if c])
+            out[fp] = (text(cls) if cls else "unknown", text(label) if label else None,
+                       [c for c in text(certs or b"").split(",") if c])
         return out
 
     def hosts(self, window: Window, sort: str, offset: int, limit: int) \
@@ -161,12 +160,12 @@ class Queries:
                 pipe.execute()
         if not meta:
             return None
-        meta = {_s(k): _s(v) for k, v in meta.items()}
-        chain_counts = dict(_ranked(chains))
-        app_counts = dict(_ranked(apps))
-        result_counts = {_s(k): int(v) for k, v in results.items()}
-        enforce_counts = {_s(k): int(v) for k, v in enforce.items()}
-        pin_counts = dict(_ranked(pinsets))
+        meta = {text(k): text(v) for k, v in meta.items()}
+        chain_counts = dict(ranked(chains))
+        app_counts = dict(ranked(apps))
+        result_counts = {text(k): int(v) for k, v in results.items()}
+        enforce_counts = {text(k): int(v) for k, v in enforce.items()}
+        pin_counts = dict(ranked(pinsets))
         reports = int(meta.get("reports", 0))
         if window.bounded:
             rows = self._daily(window, hk.day)
@@ -198,7 +197,7 @@ class Queries:
                       if k.startswith("flag:")},
             "hard_fail_readiness": {
                 "devices_at_risk": breaking,
-                "by_app_version": self._at_risk_versions(hk, list(_ranked(bapps))),
+                "by_app_version": self._at_risk_versions(hk, list(ranked(bapps))),
             },
         }
 
