@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import re
@@ -70,8 +71,14 @@ _SCHEMAS: dict[str, Schema] = {
 
 def _pins(raw: Sequence[str] | None) -> tuple[str, ...]:
     """Canonical base64 of each SHA-256 pin; `pin-sha256="…"` or bare base64."""
+    return _canonical_pins(tuple(raw or ()))
+
+
+@functools.lru_cache(maxsize=1024)
+def _canonical_pins(raw: tuple[str, ...]) -> tuple[str, ...]:
+    """Cached: every report from one app build carries the same pin set."""
     out = set()
-    for item in raw or ():
+    for item in raw:
         m = _PIN.fullmatch(item)
         value = m.group(1) if m else item if _B64.fullmatch(item) else None
         try:

@@ -21,6 +21,11 @@ accesslog = None
 errorlog = "-"
 loglevel = "warning"
 forwarded_allow_ips = "127.0.0.1,::1"
+# Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads connections
+# evenly. With one shared socket, whichever worker wakes first takes a burst of new
+# keep-alive connections, and a 2-worker server then runs on one core for their lifetime.
+# `serve` checks the address is free first (a shared port would otherwise go unnoticed).
+reuse_port = True
 
 
 def worker_exit(server: Any, worker: Any) -> None:

@@ -7,6 +7,7 @@ Analysts may type either the U-label or the A-label; both normalise the same way
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 
@@ -19,8 +20,12 @@ class HostnameError(ValueError):
     """Not a hostname we count reports for."""
 
 
+@functools.lru_cache(maxsize=4096)
 def normalise(raw: str, *, allow_unicode: bool = True) -> str:
-    """Return the lower-case A-label form of ``raw``, or raise HostnameError."""
+    """Return the lower-case A-label form of ``raw``, or raise HostnameError.
+
+    Cached: a pinning incident repeats a handful of hostnames; failures are not cached.
+    """
     name = raw.strip() if allow_unicode else raw
     name = name.removesuffix(".")
     if not name or len(name) > 253:

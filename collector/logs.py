@@ -4,16 +4,22 @@ Hooks are app-wide but registered through the health blueprint (``install``), so
 request is timed from before authentication to the final response, errors included. A line
 holds the method, the route template, the route name, the status, the duration and, for
 problems, the fixed reason slug: never a body, a query string, a header value or an address.
+
+The hooks run on every report, so they are cheap: the constant part of a line is built once
+per (method, route), and lines reach stderr through a buffer that a background thread writes
+out every ``FLUSH_S`` (one write per batch, no thread wake-up per request).
 """
 
 from __future__ import annotations
 
+import atexit
+import collections
+import functools
 import json
 import logging
-import logging.handlers
 import os
-import queue
 import sys
+import threading
 import time
 
 from flask import Blueprint, Response, g, request
@@ -23,55 +29,75 @@ from collector.problems import PROBLEM_JSON
 
 log = logging.getLogger("collector.access")
 _TYPE_PREFIX = "https://pin-collector.dev/problems/"
+FLUSH_S = 0.1
+MAX_BUFFERED = 10_000
 
 
-class _DroppingQueueHandler(logging.handlers.QueueHandler):
-    """Hands lines to a writer thread; when it cannot keep up, lines are dropped and counted.
+class BufferedSink(logging.Handler):
+    """Lines are written by a background thread; a reader that falls behind loses lines.
 
-    A request must never wait on stderr: a log reader that falls behind (a full pipe, a slow
+    A request must never wait on stderr: a log reader that stops reading (a full pipe, a slow
     terminal) would otherwise stall every worker thread, report intake included.
     """
 
-    dropped = 0
+    def __init__(self, stream_fd: int) -> None:
+        super().__init__()
+        self.fd = stream_fd
+        self.lines: collections.deque[str] = collections.deque()
+        self.dropped = 0
+        self._pid = 0
+        self._wake = threading.Event()
+        self._starting = threading.Lock()
 
-    def enqueue(self, record: logging.LogRecord) -> None:
+    def emit(self, record: logging.LogRecord) -> None:
+        self.write(record.getMessage())
+
+    def write(self, text: str) -> None:
+        if len(self.lines) >= MAX_BUFFERED:
+            self.dropped += 1
+            return
+        self.lines.append(text)
+        if self._pid != os.getpid():  # threads do not survive gunicorn's fork
+            self._start()
+
+    def _start(self) -> None:
+        with self._starting:
+            if self._pid != os.getpid():
+                self._pid = os.getpid()
+                threading.Thread(target=self._run, name="collector-access-log",
+                                 daemon=True).start()
+                atexit.register(self.flush)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(FLUSH_S)
+            self.flush()
+
+    def flush(self) -> None:
+        out = []
+        while self.lines:
+            out.append(self.lines.popleft())
+        if not out:
+            return
+        data = ("\n".join(out) + "\n").encode("utf-8", "replace")
         try:
-            self.queue.put_nowait(record)
-        except queue.Full:
-            type(self).dropped += 1
+            while data:
+                data = data[os.write(self.fd, data):]
+        except OSError:
+            self.dropped += len(out)
 
 
 def _configure() -> None:
     """Emit at INFO on stderr unless the operator configured this logger already."""
     if not log.handlers:
-        sink = logging.StreamHandler(sys.stderr)
-        sink.setFormatter(logging.Formatter("%(message)s"))
-        lines: queue.Queue[logging.LogRecord] = queue.Queue(maxsize=10_000)
-        log.addHandler(_DroppingQueueHandler(lines))
-        listener = logging.handlers.QueueListener(lines, sink)
-        listener._thread = None  # started lazily, in the process that serves (after fork)
-        _listeners.append(listener)
+        log.addHandler(BufferedSink(sys.stderr.fileno()))
         log.setLevel(logging.INFO)
         log.propagate = False
 
 
-_listeners: list[logging.handlers.QueueListener] = []
-_started_in: set[int] = set()
-
-
-def _ensure_listener() -> None:
-    """Start the writer thread once per process: threads do not survive gunicorn's fork."""
-    pid = os.getpid()
-    if pid not in _started_in:
-        _started_in.add(pid)
-        for listener in _listeners:
-            listener._thread = None
-            listener.start()
-
-
 def problem_reason(response: Response) -> str | None:
     """The reason slug of a problem+json response (bodies are at most 1 KiB)."""
-    if response.mimetype != PROBLEM_JSON or response.is_streamed:
+    if response.status_code < 400 or response.mimetype != PROBLEM_JSON or response.is_streamed:
         return None
     try:
         doc = json.loads(response.get_data())
@@ -83,8 +109,22 @@ def problem_reason(response: Response) -> str | None:
     return "other"
 
 
+@functools.lru_cache(maxsize=256)
+def _prefix(method: str, route: str | None, endpoint: str) -> str:
+    """The constant head of a line; arguments come from a bounded set (routes, methods)."""
+    head = json.dumps({"event": "request", "method": method[:16], "route": route,
+                       "endpoint": endpoint}, separators=(",", ":"))
+    return head[:-1] + ',"status":'
+
+
+def line(method: str, route: str | None, endpoint: str, status: int, seconds: float,
+         reason: str | None) -> str:
+    tail = f',"reason":"{reason}"}}' if reason is not None else "}"  # a fixed slug
+    return f'{_prefix(method, route, endpoint)}{status},"duration_ms":' \
+           f'{round(seconds * 1000, 3)}{tail}'
+
+
 def _start() -> None:
-    _ensure_listener()
     g.pc_started = time.perf_counter()
 
 
@@ -96,16 +136,18 @@ def _finish(response: Response) -> Response:
     status = response.status_code
     try:
         metrics.observe(endpoint, status, seconds)
-        if request.method == "POST" and request.path == "/v1/reports" and status >= 400:
+        if status >= 400 and endpoint == "api.post_report":
             metrics.REJECTED.labels(reason or "other").inc()
     except Exception:  # metrics must never turn an answer into an error
         log.debug("metrics update failed", exc_info=True)
-    line = {"event": "request", "method": request.method[:16],
-            "route": rule.rule if rule is not None else None, "endpoint": endpoint,
-            "status": status, "duration_ms": round(seconds * 1000, 3)}
-    if reason is not None:
-        line["reason"] = reason
-    log.info(json.dumps(line, separators=(",", ":")))
+    if log.isEnabledFor(logging.INFO):
+        text = line(request.method, rule.rule if rule is not None else None, endpoint, status,
+                    seconds, reason)
+        sink = log.handlers[0] if len(log.handlers) == 1 else None
+        if isinstance(sink, BufferedSink) and sink.level <= logging.INFO and not log.filters:
+            sink.write(text)  # our own sink: skip building a LogRecord
+        else:
+            log.info(text)
     return response
 
 

@@ -11,12 +11,13 @@ is shared by all workers, so one scan gives the whole picture.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import weakref
 from collections.abc import Iterator
 from http import HTTPStatus
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -84,10 +85,16 @@ def error_kind(name: str) -> str:
     return "other"
 
 
+@functools.lru_cache(maxsize=512)
+def _children(label: str, status: int) -> tuple[Any, Any]:
+    """Label lookups cost more than the increment; the label sets are small and fixed."""
+    return REQUESTS.labels(label, str(status)), DURATION.labels(label)
+
+
 def observe(endpoint: str | None, status: int, seconds: float) -> None:
-    label = endpoint_label(endpoint)
-    REQUESTS.labels(label, str(status)).inc()
-    DURATION.labels(label).observe(seconds)
+    requests, duration = _children(endpoint_label(endpoint), status)
+    requests.inc()
+    duration.observe(seconds)
 
 
 def sync_ingestor(ingestor: Ingestor) -> None:

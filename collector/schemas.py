@@ -18,20 +18,63 @@ _BAD_PEM = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\uffff]")
 
 
 class Text(fields.String):
-    """A bounded single-line string with no control characters."""
+    """A bounded single-line string with no control characters.
+
+    The length check runs inline rather than through marshmallow's validator loop (the
+    ``Length`` stays in ``validators`` for the OpenAPI document): reports carry ~25 of
+    these, and every one is on the ingestion hot path.
+    """
 
     def __init__(self, max_length: int, *, pem: bool = False, **kwargs: Any) -> None:
         extra = kwargs.pop("validate", None)
-        checks = [validate.Length(max=max_length), *([extra] if extra else [])]
-        super().__init__(validate=checks, **kwargs)
+        self._length = validate.Length(max=max_length)
+        super().__init__(validate=[self._length, *([extra] if extra else [])], **kwargs)
+        self._extra = [extra] if extra else []
         self._bad = _BAD_PEM if pem else _BAD_TEXT
+        self.max_length = max_length
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+    def check(self, value: Any) -> str:
         if not isinstance(value, str):
             raise ValidationError("Not a valid string.")
+        if len(value) > self.max_length:
+            raise ValidationError(self._length.message_max.format(max=self.max_length))
         if self._bad.search(value):
             raise ValidationError("Contains forbidden characters.")
         return value
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return self.check(value)
+
+    def _validate(self, value: Any) -> None:
+        for check in self._extra:
+            check(value)
+
+
+class TextList(fields.List):  # type: ignore[type-arg]
+    """A bounded list of ``Text``, checked in one loop instead of one field call per item."""
+
+    def __init__(self, item: Text, max_items: int, **kwargs: Any) -> None:
+        super().__init__(item, validate=validate.Length(max=max_items), **kwargs)
+        self.item, self.max_items = item, max_items
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any,
+                     **kwargs: Any) -> list[Any | None]:
+        if not isinstance(value, list):
+            raise ValidationError("Not a valid list.")
+        if len(value) > self.max_items:
+            raise ValidationError(f"Longer than maximum length {self.max_items}.")
+        errors: dict[int, list[str]] = {}
+        for i, item in enumerate(value):
+            try:
+                self.item.check(item)
+            except ValidationError as exc:
+                errors[i] = [str(m) for m in exc.messages]
+        if errors:
+            raise ValidationError(errors)
+        return value
+
+    def _validate(self, value: Any) -> None:
+        pass  # the length is checked above
 
 
 class StrictBool(fields.Field):  # type: ignore[type-arg]
@@ -61,9 +104,8 @@ class StrictInt(fields.Field):  # type: ignore[type-arg]
         return value
 
 
-def _pem_list(max_items: int) -> fields.List[str]:
-    return fields.List(Text(32 * 1024, pem=True), validate=validate.Length(max=max_items),
-                       allow_none=True, load_default=None)
+def _pem_list(max_items: int) -> TextList:
+    return TextList(Text(32 * 1024, pem=True), max_items, allow_none=True, load_default=None)
 
 
 def _opt_text(max_length: int, key: str) -> Text:
@@ -86,8 +128,8 @@ class ReportSchema(Schema):
     validated_chain.data_key = "validated-certificate-chain"
     served_chain = _pem_list(20)
     served_chain.data_key = "served-certificate-chain"
-    known_pins = fields.List(Text(128), data_key="known-pins", allow_none=True,
-                             load_default=None, validate=validate.Length(max=32))
+    known_pins = TextList(Text(128), 32, data_key="known-pins", allow_none=True,
+                          load_default=None)
     known_pins_expiration = _opt_text(64, "known-pins-expiration-date")
     effective_expiration = _opt_text(64, "effective-expiration-date")
     validation_result = StrictInt(1, 5, data_key="validation-result", allow_none=True,
