@@ -9,6 +9,7 @@ writing: Redis work grows with distinct hosts/chains/apps per batch, not with re
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -80,20 +81,39 @@ def _script(name: str) -> str:
 
 
 def app_key(report: Report) -> str:
-    return json.dumps([report.app_id or "", report.app_version or "", report.platform or ""],
-                      separators=(",", ":"))
+    return _app_key(report.app_id, report.app_version, report.platform)
+
+
+@functools.lru_cache(maxsize=1024)
+def _app_key(app_id: str | None, version: str | None, platform: str | None) -> str:
+    return json.dumps([app_id or "", version or "", platform or ""], separators=(",", ":"))
 
 
 def pinset_key(report: Report) -> str:
-    return json.dumps([list(report.known_pins), report.pins_expiration],
-                      separators=(",", ":"))
+    return _pinset_key(report.known_pins, report.pins_expiration)
+
+
+@functools.lru_cache(maxsize=1024)
+def _pinset_key(pins: tuple[str, ...], expiration: str | None) -> str:
+    return json.dumps([list(pins), expiration], separators=(",", ":"))
+
+
+@functools.lru_cache(maxsize=64)
+def _day_name(day_number: int) -> str:
+    return time.strftime("%Y%m%d", time.gmtime(day_number * 86_400))
 
 
 def _day_parts(received_ms: int, retention_s: int) -> tuple[str, str, int]:
-    t = time.gmtime(received_ms // 1000)
-    day = time.strftime("%Y%m%d", t)
-    end_of_day = (received_ms // 86_400_000 + 1) * 86_400
-    return day, f"{t.tm_hour:02d}", end_of_day + retention_s
+    """UTC day (YYYYMMDD), hour ("HH") and the day keys' expiry (unix s) of a report."""
+    day_number = received_ms // 86_400_000
+    hour = received_ms // 3_600_000 % 24
+    return _day_name(day_number), f"{hour:02d}", (day_number + 1) * 86_400 + retention_s
+
+
+# Fields of one report inside a script argument. Every value is a number, a hex digest,
+# a normalised hostname, a fixed word or JSON, and validated text never holds a control
+# character, so a tab cannot occur inside a field.
+SEP = "\t"
 
 
 class _Script:
@@ -119,36 +139,36 @@ class ReportStore:
         self._global = _Script("global")
 
     def _days(self, items: list[Stamped]) -> tuple[dict[str, int], list[int], list[str]]:
-        """UTC days of a batch (numbered from 1 for the script), their expiries, each hour."""
+        """UTC days of a batch (numbered from 1 for the script), their expiries, and for
+        each report "<day number>\t<hour>"."""
         days: dict[str, int] = {}
         expires: list[int] = []
-        hours: list[str] = []
+        when: list[str] = []
         for item in items:
             day, hour, expire_at = _day_parts(item.report.received_ms, self.retention_s)
-            if day not in days:
-                days[day] = len(days) + 1
+            index = days.get(day)
+            if index is None:
+                index = days[day] = len(days) + 1
                 expires.append(expire_at)
-            hours.append(hour)
-        return days, expires, hours
-
-    def _day_index(self, received_ms: int, days: dict[str, int]) -> int:
-        return days[time.strftime("%Y%m%d", time.gmtime(received_ms // 1000))]
+            when.append(f"{index}{SEP}{hour}")
+        return days, expires, when
 
     def _queue_host(self, pipe: Any, hostname: str, items: list[Stamped]) -> None:
         hk = self.keys.host(hostname)
-        days, expires, hours = self._days(items)
-        records: list[Any] = []
-        for item, hour in zip(items, hours, strict=True):
+        days, expires, when = self._days(items)
+        records: list[str] = []
+        versions: dict[str, None] = {}
+        for item, day_hour in zip(items, when, strict=True):
             r = item.report
-            risk = "1:" + (r.app_version or "") \
-                if r.classification == "public-trust" and r.enforce is False else "0"
-            records += [item.seq, r.received_ms, self._day_index(r.received_ms, days), hour,
-                        r.chain.fingerprint,
-                        app_key(r),
-                        r.validation_result if r.validation_result is not None else "none",
-                        r.enforcement, pinset_key(r), r.device, risk, ",".join(r.flags)]
+            risk = "0"
+            if r.classification == "public-trust" and r.enforce is False:
+                risk = "1:" + (r.app_version or "")
+                versions[r.app_version or ""] = None
+            result = r.validation_result if r.validation_result is not None else "none"
+            records.append(SEP.join((
+                str(item.seq), str(r.received_ms), day_hour, r.chain.fingerprint, app_key(r),
+                str(result), r.enforcement, pinset_key(r), r.device, risk, ",".join(r.flags))))
         day_keys = [k for d in days for k in (hk.day(d), hk.devices_day(d))]
-        versions = list(dict.fromkeys(r[2:] for r in records[10::12] if r != "0"))
         self._host.queue(pipe, [*hk.fixed(), *day_keys,
                                 *(hk.breaking_version(v) for v in versions)],
                          [items[0].writer, self.retention_s, self.host_cap, hostname,
@@ -156,23 +176,23 @@ class ReportStore:
 
     def _queue_global(self, pipe: Any, items: list[Stamped]) -> None:
         g = self.keys.glob
-        days, expires, hours = self._days(items)
+        days, expires, when = self._days(items)
         chains: dict[str, int] = {}
         chain_keys: list[str] = []
         chain_args: list[Any] = []
-        records: list[Any] = []
-        for item, hour in zip(items, hours, strict=True):
+        records: list[str] = []
+        for item, day_hour in zip(items, when, strict=True):
             r = item.report
             fp = r.chain.fingerprint
-            if fp not in chains:
-                chains[fp] = len(chains) + 1
+            index = chains.get(fp)
+            if index is None:
+                index = chains[fp] = len(chains) + 1
                 chain_keys += [g.chain(fp), g.chain_hosts(fp),
                                *(g.cert(h) for h in r.chain.cert_hashes)]
                 chain_args += [fp, r.classification, r.label or "", r.port,
                                len(r.chain.ders), *r.chain.ders]
-            records += [item.seq, r.received_ms, self._day_index(r.received_ms, days), hour,
-                        r.hostname, chains[fp],
-                        r.device]
+            records.append(SEP.join((str(item.seq), str(r.received_ms), day_hour, r.hostname,
+                                     str(index), r.device)))
         day_keys = [k for d in days
                     for k in (g.day(d), g.day_hosts(d), g.day_chains(d), g.devices_day(d))]
         self._global.queue(pipe, [*g.fixed(), *day_keys, *chain_keys],

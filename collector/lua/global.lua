@@ -5,8 +5,8 @@
 -- ARGV[1] writer id  [2] retention (s)  [3] chain-hosts cap  [4] number of days
 --     [5 .. 4+days] expire-at (unix s) of each day's keys, then the number of chains, then per
 --     chain: FP, classification, label, port, number of certificates, each certificate's DER;
---     then 7 values per report: sequence, received (ms), day index, hour "HH", hostname,
---     chain index, device
+--     then one argument per report holding 7 tab-separated fields: sequence, received (ms),
+--     day index, hour "HH", hostname, chain index, device
 -- Returns how many reports were new; errors before any write on a wrong key type.
 local writer, retention, cap = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local nd = tonumber(ARGV[4])
@@ -38,19 +38,29 @@ for i = 1, #KEYS do
   end
 end
 
+local function split(s)
+  local t, i = {}, 1
+  while true do
+    local j = string.find(s, '\t', i, true)
+    if j == nil then t[#t + 1] = string.sub(s, i); return t end
+    t[#t + 1] = string.sub(s, i, j - 1); i = j + 1
+  end
+end
+
 local applied = tonumber(redis.call('HGET', KEYS[7], writer) or '0')
 local function inc(t, key, by) t[key] = (t[key] or 0) + (by or 1) end
 local n, top = 0, applied
 local hosts, hlast, fps, classes, devs, days, per_chain = {}, {}, {}, {}, {}, {}, {}
-for i = a, #ARGV, 7 do
-  local seq = tonumber(ARGV[i])
+for i = a, #ARGV do
+  local f = split(ARGV[i])
+  local seq = tonumber(f[1])
   if seq > applied then
     n = n + 1
     if seq > top then top = seq end
-    local ms, d, host = tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), ARGV[i + 4]
-    local ch = chains[tonumber(ARGV[i + 5])]
+    local ms, d, host = tonumber(f[2]), tonumber(f[3]), f[5]
+    local ch = chains[tonumber(f[6])]
     inc(hosts, host); inc(fps, ch.fp); inc(classes, ch.class)
-    table.insert(devs, ARGV[i + 6])
+    table.insert(devs, f[7])
     if ms > (hlast[host] or 0) then hlast[host] = ms end
     local pc = per_chain[ch.fp]
     if pc == nil then pc = {ch = ch, n = 0, lo = ms, hi = ms, hosts = {}}; per_chain[ch.fp] = pc end
@@ -60,9 +70,9 @@ for i = a, #ARGV, 7 do
     inc(pc.hosts, host)
     local day = days[d]
     if day == nil then day = {n = 0, h = {}, k = {}, hosts = {}, fps = {}, devs = {}}; days[d] = day end
-    table.insert(day.devs, ARGV[i + 6])
+    table.insert(day.devs, f[7])
     day.n = day.n + 1
-    inc(day.h, ARGV[i + 3]); inc(day.k, ch.class); inc(day.hosts, host); inc(day.fps, ch.fp)
+    inc(day.h, f[4]); inc(day.k, ch.class); inc(day.hosts, host); inc(day.fps, ch.fp)
   end
 end
 if n == 0 then return 0 end

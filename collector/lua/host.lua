@@ -5,9 +5,10 @@
 --     then one at-risk devices HLL per app version listed in ARGV
 -- ARGV[1] writer id  [2] retention (s)  [3] per-host cap  [4] hostname  [5] number of days
 --     [6 .. 5+days] expire-at (unix s) of each day's keys, then the number of app versions
---     and the versions (in KEYS order), then 12 values per report: sequence, received (ms),
---     day index, hour "HH", chain FP, app key, validation result, enforcement, pin-set key,
---     device, "1:"..app version when it is a hard-fail risk else "0", comma-separated flags
+--     and the versions (in KEYS order), then one argument per report holding 12 tab-separated
+--     fields: sequence, received (ms), day index, hour "HH", chain FP, app key, validation
+--     result, enforcement, pin-set key, device, "1:"..app version when it is a hard-fail
+--     risk else "0", comma-separated flags
 -- Returns how many reports were new: a (writer, sequence) at or below the writer's
 -- high-water mark was applied before. A key of the wrong type is an error before any write.
 local writer, retention, cap = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -24,40 +25,50 @@ for i = 1, #KEYS do
   end
 end
 
+local function split(s)
+  local t, i = {}, 1
+  while true do
+    local j = string.find(s, '\t', i, true)
+    if j == nil then t[#t + 1] = string.sub(s, i); return t end
+    t[#t + 1] = string.sub(s, i, j - 1); i = j + 1
+  end
+end
+
 local applied = tonumber(redis.call('HGET', KEYS[10], writer) or '0')
 local function inc(t, k, by) t[k] = (t[k] or 0) + (by or 1) end
 local chains, apps, pins, results, enforce, bapps = {}, {}, {}, {}, {}, {}
 local devs, bdevs, days, vdevs, flags = {}, {}, {}, {}, {}
 local n, top, lo, hi = 0, applied, nil, nil
-for i = 7 + nd + nv, #ARGV, 12 do
-  local seq = tonumber(ARGV[i])
+for a = 7 + nd + nv, #ARGV do
+  local f = split(ARGV[a])
+  local seq = tonumber(f[1])
   if seq > applied then
     n = n + 1
     if seq > top then top = seq end
-    local ms = tonumber(ARGV[i + 1])
+    local ms = tonumber(f[2])
     if lo == nil or ms < lo then lo = ms end
     if hi == nil or ms > hi then hi = ms end
-    local d = tonumber(ARGV[i + 2])
+    local d = tonumber(f[3])
     local day = days[d]
     if day == nil then
       day = {n = 0, h = {}, c = {}, a = {}, r = {}, e = {}, p = {}, devs = {}}
       days[d] = day
     end
     day.n = day.n + 1
-    inc(day.h, ARGV[i + 3]); inc(day.c, ARGV[i + 4]); inc(day.a, ARGV[i + 5])
-    inc(day.r, ARGV[i + 6]); inc(day.e, ARGV[i + 7]); inc(day.p, ARGV[i + 8])
-    table.insert(day.devs, ARGV[i + 9])
-    inc(chains, ARGV[i + 4]); inc(apps, ARGV[i + 5]); inc(results, ARGV[i + 6])
-    inc(enforce, ARGV[i + 7]); inc(pins, ARGV[i + 8])
-    table.insert(devs, ARGV[i + 9])
-    for flag in string.gmatch(ARGV[i + 11], '[^,]+') do inc(flags, flag) end
-    local risk = ARGV[i + 10]
+    inc(day.h, f[4]); inc(day.c, f[5]); inc(day.a, f[6])
+    inc(day.r, f[7]); inc(day.e, f[8]); inc(day.p, f[9])
+    table.insert(day.devs, f[10])
+    inc(chains, f[5]); inc(apps, f[6]); inc(results, f[7])
+    inc(enforce, f[8]); inc(pins, f[9])
+    table.insert(devs, f[10])
+    for flag in string.gmatch(f[12], '[^,]+') do inc(flags, flag) end
+    local risk = f[11]
     if string.sub(risk, 1, 1) == '1' then
       local version = string.sub(risk, 3)
-      table.insert(bdevs, ARGV[i + 9])
+      table.insert(bdevs, f[10])
       inc(bapps, version)
       if vdevs[version] == nil then vdevs[version] = {} end
-      table.insert(vdevs[version], ARGV[i + 9])
+      table.insert(vdevs[version], f[10])
     end
   end
 end
