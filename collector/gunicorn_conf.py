@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-worker_class = "gthread"
+worker_class = "collector.worker.ThreadWorker"  # gthread, spreading connections evenly
 threads = 8
 timeout = 30
 graceful_timeout = 20
@@ -21,11 +21,6 @@ accesslog = None
 errorlog = "-"
 loglevel = "warning"
 forwarded_allow_ips = "127.0.0.1,::1"
-# Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads connections
-# evenly. With one shared socket, whichever worker wakes first takes a burst of new
-# keep-alive connections, and a 2-worker server then runs on one core for their lifetime.
-# `serve` checks the address is free first (a shared port would otherwise go unnoticed).
-reuse_port = True
 
 
 def worker_exit(server: Any, worker: Any) -> None:
@@ -35,3 +30,9 @@ def worker_exit(server: Any, worker: Any) -> None:
     if svc is not None:
         svc.ingestor.close()
 
+
+def child_exit(server: Any, worker: Any) -> None:
+    """In the master: a dead worker (even a killed one) no longer counts for balancing."""
+    from collector.worker import release
+
+    release(worker)

@@ -12,7 +12,6 @@ import hashlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -139,34 +138,6 @@ class RedisServer:
             proc.wait()
 
 
-def tcp_address_free(bind: str) -> bool | None:
-    """Whether a TCP ``bind`` address can be listened on now; None when it is not TCP.
-
-    With ``reuse_port`` every worker binds its own SO_REUSEPORT socket, and the kernel
-    would let a second collector share the port silently; a plain bind here fails instead.
-    """
-    from gunicorn.util import parse_address
-
-    address = parse_address(bind)
-    if not isinstance(address, tuple):
-        return None
-    host, port = address
-    try:
-        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
-                                   flags=socket.AI_PASSIVE)
-    except socket.gaierror:
-        return False
-    for family, kind, proto, _, sockaddr in infos[:1]:
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is fine
-            try:
-                probe.bind(sockaddr)
-                probe.listen(1)
-            except OSError:
-                return False
-    return True
-
-
 def run(bind: str, workers: int, settings_env: dict[str, str] | None = None) -> None:
     """Start gunicorn in this process; it becomes the master and owns the embedded Redis."""
     from gunicorn.app.base import BaseApplication
@@ -175,9 +146,6 @@ def run(bind: str, workers: int, settings_env: dict[str, str] | None = None) -> 
     from collector.config import Settings
 
     settings = Settings.from_env()
-    reuse_port = tcp_address_free(bind)
-    if reuse_port is False:
-        raise SystemExit(f"pin-collector: cannot listen on {bind}: address in use or invalid")
     metrics_dir = Path(settings.data_dir) / "metrics"
     if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:  # read by prometheus_client at import
         shutil.rmtree(metrics_dir, ignore_errors=True)  # per-pid files of the last run
@@ -201,8 +169,6 @@ def run(bind: str, workers: int, settings_env: dict[str, str] | None = None) -> 
                 if key in self.cfg.settings:
                     self.cfg.set(key, getattr(gunicorn_conf, key))
             self.cfg.set("bind", [bind])
-            # a unix socket or inherited fd cannot be shared per worker
-            self.cfg.set("reuse_port", bool(reuse_port) and gunicorn_conf.reuse_port)
             self.cfg.set("workers", workers)
             if embedded is not None:
                 previous = self.cfg.on_exit

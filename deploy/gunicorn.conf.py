@@ -6,8 +6,3 @@
 """
 
 from collector.gunicorn_conf import *  # noqa: F403
-
-# `pin-collector serve` turns SO_REUSEPORT on only for a TCP bind it has checked is free;
-# here the bind may be a unix socket (which cannot be shared per worker), so it stays off.
-# Set it to True for a TCP bind to spread keep-alive connections evenly over workers.
-reuse_port = False
