@@ -76,6 +76,10 @@ class ThreadWorker(_ThreadWorker):  # type: ignore[misc]
         super().accept(listener)
         self._publish()
 
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        self._publish()  # once per loop: closed connections are seen by the others too
+        super().wait_for_and_dispatch_events(timeout)
+
     def set_accept_enabled(self, enabled: bool) -> None:
         if enabled and time.monotonic() < self._paused_until:
             return

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,8 +15,8 @@ from collector import worker
 from tests.test_serve import Served
 
 
-def _established(pid: int, port: int) -> int:
-    """Connections to ``port`` that process ``pid`` holds, from /proc."""
+def _established(pid: int, port: int, state: str = "01") -> int:
+    """Connections to ``port`` that process ``pid`` holds (01 ESTABLISHED, 08 CLOSE_WAIT)."""
     inodes = set()
     for fd in os.listdir(f"/proc/{pid}/fd"):
         try:
@@ -29,7 +30,7 @@ def _established(pid: int, port: int) -> int:
         for row in table.readlines()[1:]:
             fields = row.split()
             local_port = int(fields[1].split(":")[1], 16)
-            if local_port == port and fields[3] == "01" and fields[9] in inodes:  # ESTABLISHED
+            if local_port == port and fields[3] == state and fields[9] in inodes:
                 count += 1
     return count
 
@@ -65,6 +66,11 @@ def test_a_burst_of_connections_is_spread_over_the_workers(served: Served) -> No
         finally:
             for c in conns:
                 c.close()
+        # the next burst starts once the workers have reaped these (they count until then)
+        deadline = time.monotonic() + 5
+        while any(_established(p, served.port, "08") for p in workers):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
 
 
 def test_a_worker_far_above_the_least_loaded_live_one_stops_accepting() -> None:
