@@ -120,7 +120,7 @@ class _Script:
     """EVALSHA without redis-py's per-pipeline SCRIPT EXISTS round trip."""
 
     def __init__(self, name: str) -> None:
-        self.source = _script(name)
+        self.source = _script("common") + _script(name)  # EVAL scripts cannot import
         self.sha = hashlib.sha1(self.source.encode("utf-8"), usedforsecurity=False).hexdigest()
 
     def queue(self, pipe: Any, keys: list[str], args: list[Any]) -> None:

@@ -38,17 +38,7 @@ for i = 1, #KEYS do
   end
 end
 
-local function split(s)
-  local t, i = {}, 1
-  while true do
-    local j = string.find(s, '\t', i, true)
-    if j == nil then t[#t + 1] = string.sub(s, i); return t end
-    t[#t + 1] = string.sub(s, i, j - 1); i = j + 1
-  end
-end
-
 local applied = tonumber(redis.call('HGET', KEYS[7], writer) or '0')
-local function inc(t, key, by) t[key] = (t[key] or 0) + (by or 1) end
 local n, top = 0, applied
 local hosts, hlast, fps, classes, devs, days, per_chain = {}, {}, {}, {}, {}, {}, {}
 for i = a, #ARGV do

@@ -25,17 +25,7 @@ for i = 1, #KEYS do
   end
 end
 
-local function split(s)
-  local t, i = {}, 1
-  while true do
-    local j = string.find(s, '\t', i, true)
-    if j == nil then t[#t + 1] = string.sub(s, i); return t end
-    t[#t + 1] = string.sub(s, i, j - 1); i = j + 1
-  end
-end
-
 local applied = tonumber(redis.call('HGET', KEYS[10], writer) or '0')
-local function inc(t, k, by) t[k] = (t[k] or 0) + (by or 1) end
 local chains, apps, pins, results, enforce, bapps = {}, {}, {}, {}, {}, {}
 local devs, bdevs, days, vdevs, flags = {}, {}, {}, {}, {}
 local n, top, lo, hi = 0, applied, nil, nil
