@@ -54,7 +54,7 @@ class BufferedSink(logging.Handler):
 
     def write(self, text: str) -> None:
         if len(self.lines) >= MAX_BUFFERED:
-            self.dropped += 1
+            self._drop(1)
             return
         self.lines.append(text)
         if self._pid != os.getpid():  # threads do not survive gunicorn's fork
@@ -84,7 +84,11 @@ class BufferedSink(logging.Handler):
             while data:
                 data = data[os.write(self.fd, data):]
         except OSError:
-            self.dropped += len(out)
+            self._drop(len(out))
+
+    def _drop(self, n: int) -> None:
+        self.dropped += n
+        metrics.LOG_LINES_DROPPED.inc(n)
 
 
 def _configure() -> None:

@@ -53,6 +53,8 @@ REPLAYED = Counter(_P + "spool_replayed_total", "Spooled reports written to Redi
                    registry=REGISTRY)
 DEAD_LETTERED = Counter(_P + "dead_lettered_total", "Records Redis refused for good.",
                         registry=REGISTRY)
+LOG_LINES_DROPPED = Counter(_P + "log_lines_dropped_total", "Access-log lines dropped "
+                            "because the log reader fell behind.", registry=REGISTRY)
 REFUSED = Counter(_P + "spool_refused_total", "Reports neither Redis nor the spool could take.",
                   registry=REGISTRY)
 

@@ -176,3 +176,26 @@ def test_one_json_access_line_per_request_without_secrets(client: FlaskClient) -
     assert docs[2]["reason"] == "unauthorized"
     assert docs[3]["endpoint"] == "api.host" and docs[3]["route"] == "/v1/hosts/<hostname>"
     assert all(d["duration_ms"] >= 0 for d in docs)
+
+
+def test_dropped_access_log_lines_are_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A log reader that falls behind loses lines: /metrics says how many."""
+    from collector import logs
+
+    name = "pin_collector_log_lines_dropped_total"
+    before = metrics.REGISTRY.get_sample_value(name) or 0.0
+    monkeypatch.setattr(logs, "MAX_BUFFERED", 3)
+    read, write = os.pipe()
+    try:
+        sink = logs.BufferedSink(write)
+        monkeypatch.setattr(sink, "_start", lambda: None)  # no writer thread: lines pile up
+        for i in range(5):
+            sink.write(f"line {i}")
+        assert list(sink.lines) == ["line 0", "line 1", "line 2"]
+        assert sink.dropped == 2
+        assert metrics.REGISTRY.get_sample_value(name) == before + 2
+        sink.flush()
+        assert os.read(read, 100) == b"line 0\nline 1\nline 2\n"
+    finally:
+        os.close(read)
+        os.close(write)
