@@ -58,8 +58,6 @@ class _Pending:
 
 @dataclass
 class IngestStats:
-    accepted: dict[str, int] = field(default_factory=lambda: {"spool": 0, "redis": 0})
-    written: int = 0
     replayed: int = 0
     dead_lettered: int = 0
     refused: int = 0
@@ -135,8 +133,6 @@ class Ingestor:
                     self._wake.notify()
         for item in batch:
             item.done, item.error, item.path = True, error, path
-        if error is None:
-            self.stats.accepted[path] += len(batch)
 
     def _direct(self, batch: list[_Pending]) -> Exception | None:
         """Write straight to Redis under a separate writer id, so no ordering is broken."""
@@ -158,7 +154,6 @@ class Ingestor:
         while stamped:
             try:
                 self.store.write(stamped)
-                self.stats.written += len(stamped)
                 return
             except PoisonRecord as exc:
                 for i in sorted(exc.indices, reverse=True):

@@ -46,7 +46,6 @@ class BufferedSink(logging.Handler):
         self.lines: collections.deque[str] = collections.deque()
         self.dropped = 0
         self._pid = 0
-        self._wake = threading.Event()
         self._starting = threading.Lock()
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -70,7 +69,7 @@ class BufferedSink(logging.Handler):
 
     def _run(self) -> None:
         while True:
-            self._wake.wait(FLUSH_S)
+            time.sleep(FLUSH_S)
             self.flush()
 
     def flush(self) -> None:
@@ -145,13 +144,8 @@ def _finish(response: Response) -> Response:
     except Exception:  # metrics must never turn an answer into an error
         log.debug("metrics update failed", exc_info=True)
     if log.isEnabledFor(logging.INFO):
-        text = line(request.method, rule.rule if rule is not None else None, endpoint, status,
-                    seconds, reason)
-        sink = log.handlers[0] if len(log.handlers) == 1 else None
-        if isinstance(sink, BufferedSink) and sink.level <= logging.INFO and not log.filters:
-            sink.write(text)  # our own sink: skip building a LogRecord
-        else:
-            log.info(text)
+        log.info(line(request.method, rule.rule if rule is not None else None, endpoint,
+                      status, seconds, reason))
     return response
 
 

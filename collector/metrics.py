@@ -88,13 +88,14 @@ def error_kind(name: str) -> str:
 
 
 @functools.lru_cache(maxsize=512)
-def _children(label: str, status: int) -> tuple[Any, Any]:
+def _children(endpoint: str | None, status: int) -> tuple[Any, Any]:
     """Label lookups cost more than the increment; the label sets are small and fixed."""
+    label = endpoint_label(endpoint)
     return REQUESTS.labels(label, str(status)), DURATION.labels(label)
 
 
 def observe(endpoint: str | None, status: int, seconds: float) -> None:
-    requests, duration = _children(endpoint_label(endpoint), status)
+    requests, duration = _children(endpoint, status)
     requests.inc()
     duration.observe(seconds)
 

@@ -80,9 +80,12 @@ class HostItem(_Strict):
     last_seen = _time()
 
 
-class HostPage(_Strict):
-    items = fields.List(fields.Nested(HostItem), required=True)
+class _Page(_Strict):
     next_cursor = fields.String(allow_none=True, required=True)
+
+
+class HostPage(_Page):
+    items = fields.List(fields.Nested(HostItem), required=True)
 
 
 class ChainItem(_Strict):
@@ -95,9 +98,8 @@ class ChainItem(_Strict):
     last_seen = _time()
 
 
-class ChainPage(_Strict):
+class ChainPage(_Page):
     items = fields.List(fields.Nested(ChainItem), required=True)
-    next_cursor = fields.String(allow_none=True, required=True)
 
 
 class PinAdvice(_Strict):

@@ -64,7 +64,6 @@ class ThreadWorker(_ThreadWorker):  # type: ignore[misc]
         return False
 
     def accept(self, listener: Any) -> None:
-        self._publish()
         if self._overloaded():
             self._paused_until = time.monotonic() + PAUSE_S
             self.set_accept_enabled(False)  # the others are woken for it as well
@@ -85,15 +84,9 @@ class ThreadWorker(_ThreadWorker):  # type: ignore[misc]
             return
         super().set_accept_enabled(enabled)
 
-    def run(self) -> None:
-        try:
-            super().run()
-        finally:
-            release(self)
-
 
 def release(worker: Any) -> None:
-    """Free a worker's slot; the master calls it too, for a worker that was killed."""
+    """Free a worker's slot; the master calls it when the worker exits, even killed."""
     age = getattr(worker, "age", None)
     if isinstance(age, int):
         _SLOT.pack_into(_TABLE, (age % _SLOTS) * _SLOT.size, 0, 0)
