@@ -28,8 +28,8 @@ from collector.classify import (
     compile_products,
     load_roots,
 )
+from tests.conftest import EXAMPLES
 
-EXAMPLES = Path("/work/shared/examples")
 UTC = datetime.UTC
 NOW = datetime.datetime.now(UTC)
 DAY = datetime.timedelta(days=1)
