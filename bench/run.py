@@ -282,29 +282,35 @@ def throughput(args: argparse.Namespace, tmp: Path, wrk: str) -> dict[str, Any]:
     token = secrets.token_urlsafe(24)
     collector, cport, clog = start_collector(tmp, args.workers, token, "collector")
 
-    bport = free_port()
-    blog = tmp / "baseline.log"
     kind = args.baseline_worker_class
-    bcmd = [sys.executable, "-m", "gunicorn", "--workers", str(args.workers),
-            "--bind", f"127.0.0.1:{bport}", "--chdir", str(baseline_app.parent),
-            "--log-level", "warning"]
+    gargs = ["--workers", str(args.workers), "--log-level", "warning"]
     if kind == "same":
-        bcmd += ["--worker-class", str(gunicorn_conf.worker_class),
-                 "--threads", str(gunicorn_conf.threads),
-                 "--keep-alive", str(gunicorn_conf.keepalive),
-                 "--backlog", str(gunicorn_conf.backlog)]
+        gargs += ["--worker-class", str(gunicorn_conf.worker_class),
+                  "--threads", str(gunicorn_conf.threads),
+                  "--keep-alive", str(gunicorn_conf.keepalive),
+                  "--backlog", str(gunicorn_conf.backlog)]
         kind_desc = f"{gunicorn_conf.worker_class}, {gunicorn_conf.threads} threads"
     else:
-        bcmd += ["--worker-class", "sync"]
+        gargs += ["--worker-class", "sync"]
         kind_desc = "sync (gunicorn defaults)"
-    bcmd.append("baseline_app:app")
-    baseline = spawn(bcmd, env=clean_env(), cwd=tmp, log=blog)
-    wait_ready(baseline, bport, "/v1/reports", blog, method="POST", body=body)
+
+    def start_app(name: str, app_file: Path) -> tuple[subprocess.Popen[bytes], int, Path]:
+        """A bare Flask app under gunicorn with the baseline's settings."""
+        port, log = free_port(), tmp / f"{name}.log"
+        cmd = [sys.executable, "-m", "gunicorn", *gargs, "--bind", f"127.0.0.1:{port}",
+               "--chdir", str(app_file.parent), f"{app_file.stem}:app"]
+        proc = spawn(cmd, env=clean_env(PYTHONPATH=str(REPO)), cwd=tmp, log=log)
+        wait_ready(proc, port, "/v1/reports", log, method="POST", body=body)
+        return proc, port, log
+
+    baseline, bport, blog = start_app("baseline", baseline_app)
+    ceiling, eport, elog = start_app("ceiling", REPO / "bench" / "ceiling_app.py")
     print(f"collector :{cport} ({gunicorn_conf.worker_class}, {gunicorn_conf.threads} threads)"
-          f"; baseline :{bport} ({kind_desc}); {args.workers} workers each, "
-          f"wrk -t1 -c{args.connections}")
+          f"; baseline :{bport} and parse+validate ceiling :{eport} ({kind_desc}); "
+          f"{args.workers} workers each, wrk -t1 -c{args.connections}")
 
     targets = {"baseline": f"http://127.0.0.1:{bport}/v1/reports",
+               "ceiling": f"http://127.0.0.1:{eport}/v1/reports",
                "collector": f"http://127.0.0.1:{cport}/v1/reports"}
     collector_runs: list[WrkResult] = []
 
@@ -318,21 +324,25 @@ def throughput(args: argparse.Namespace, tmp: Path, wrk: str) -> dict[str, Any]:
     for name in targets:
         load(name, 2)  # warm-up: imports, first connections, chain caches
     rounds: list[dict[str, Any]] = []
-    print(f"{'round':>5}  {'baseline req/s':>14} {'p99':>8}  {'collector req/s':>15} "
-          f"{'p99':>8} {'non2xx':>6}  {'ratio':>5} {'p99x':>5}")
+    print(f"{'round':>5}  {'baseline req/s':>14} {'p99':>8}  {'ceiling':>7}  "
+          f"{'collector req/s':>15} {'p99':>8} {'non2xx':>6}  {'ratio':>5} {'p99x':>5}")
     for i in range(1, args.rounds + 1):
         b = load("baseline", args.duration)
+        e = load("ceiling", args.duration)
         c = load("collector", args.duration)
-        row = {"round": i, "baseline": vars(b), "collector": vars(c),
-               "ratio": c.rps / b.rps, "p99_ratio": c.p99_ms / b.p99_ms}
+        row = {"round": i, "baseline": vars(b), "ceiling": vars(e), "collector": vars(c),
+               "ratio": c.rps / b.rps, "p99_ratio": c.p99_ms / b.p99_ms,
+               "ceiling_ratio": e.rps / b.rps}
         rounds.append(row)
-        print(f"{i:>5}  {b.rps:>14.0f} {b.p99_ms:>6.2f}ms  {c.rps:>15.0f} {c.p99_ms:>6.2f}ms "
-              f"{c.non2xx:>6}  {row['ratio']:>5.2f} {row['p99_ratio']:>5.2f}"
+        print(f"{i:>5}  {b.rps:>14.0f} {b.p99_ms:>6.2f}ms  {row['ceiling_ratio']:>7.2f}  "
+              f"{c.rps:>15.0f} {c.p99_ms:>6.2f}ms {c.non2xx:>6}  {row['ratio']:>5.2f} "
+              f"{row['p99_ratio']:>5.2f}"
               + (f"  (baseline non2xx {b.non2xx})" if b.non2xx else "")
               + (f"  (socket errors b={b.socket_errors} c={c.socket_errors})"
                  if b.socket_errors or c.socket_errors else ""))
 
     ratio = statistics.median(r["ratio"] for r in rounds)
+    ceiling_ratio = statistics.median(r["ceiling_ratio"] for r in rounds)
     p99_ratio = statistics.median(r["p99_ratio"] for r in rounds)
     non2xx = sum(r.non2xx for r in collector_runs)
     answered = sum(r.ok for r in collector_runs)
@@ -351,6 +361,8 @@ def throughput(args: argparse.Namespace, tmp: Path, wrk: str) -> dict[str, Any]:
     count_ok = answered <= counted <= sent_max
     print(f"median throughput ratio {ratio:.3f} (target >= {TARGET_RATIO}): "
           f"{'MET' if ratio >= TARGET_RATIO else 'NOT MET'}")
+    print(f"median ceiling ratio {ceiling_ratio:.3f}: the baseline plus only the collector's "
+          "JSON parsing and validation (bench/ceiling_app.py), nothing stored")
     print(f"median p99 ratio {p99_ratio:.2f} (target <= {TARGET_P99_RATIO}): "
           f"{'MET' if p99_ratio <= TARGET_P99_RATIO else 'NOT MET'}")
     print(f"collector non-2xx responses: {non2xx}"
@@ -358,18 +370,19 @@ def throughput(args: argparse.Namespace, tmp: Path, wrk: str) -> dict[str, Any]:
     print(f"collector answered 2xx (wrk, incl. warm-up): {answered}; counted by /v1/summary: "
           f"{counted}; allowed range [{answered}, {sent_max}] (in-flight at wrk stop): "
           f"{'OK' if count_ok else 'MISMATCH'}")
-    for name, log in (("collector", clog), ("baseline", blog)):
+    for name, log in (("collector", clog), ("baseline", blog), ("ceiling", elog)):
         text = log.read_text("utf-8", "replace")
         if re.search(r"Traceback|\[ERROR\]|CRITICAL", text):
             print(f"note: {name} log has errors; last lines:\n{tail(log, 15)}")
-    stop(collector)
-    stop(baseline)
+    for proc in (collector, baseline, ceiling):
+        stop(proc)
     return {
         "report_bytes": len(body), "workers": args.workers, "connections": args.connections,
         "duration_s": args.duration, "baseline_worker_class": kind_desc,
         "collector_worker_class": f"{gunicorn_conf.worker_class}, {gunicorn_conf.threads} "
                                   "threads",
         "rounds": rounds, "median_ratio": ratio, "median_p99_ratio": p99_ratio,
+        "median_ceiling_ratio": ceiling_ratio,
         "ratio_met": ratio >= TARGET_RATIO, "p99_met": p99_ratio <= TARGET_P99_RATIO,
         "collector_non2xx": non2xx, "answered_2xx": answered, "counted": counted,
         "count_ok": count_ok,

@@ -16,13 +16,13 @@ from collector.chains import Chain
 
 
 @functools.lru_cache(maxsize=1024)
-def _chain_doc(chain: Chain) -> dict[str, Any]:
-    """The chain's JSON form, built once per distinct chain (it is most of a record)."""
-    return {
+def _chain_json(chain: Chain) -> str:
+    """The chain's JSON text, encoded once per distinct chain (it is most of a record)."""
+    return json.dumps({
         "ders": [base64.b64encode(d).decode("ascii") for d in chain.ders],
         "fingerprint": chain.fingerprint,
         "pins": list(chain.pins),
-    }
+    }, separators=(",", ":"))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -56,9 +56,10 @@ class Report:
 
     def to_json(self, **extra: Any) -> bytes:
         doc = dict(self.__dict__)  # shallow: every field is already JSON-ready but the chain
-        doc["chain"] = _chain_doc(self.chain)
+        del doc["chain"]
         doc.update(extra)
-        return json.dumps(doc, separators=(",", ":")).encode("utf-8")
+        head = json.dumps(doc, separators=(",", ":"))  # never empty: "{...}"
+        return f'{head[:-1]},"chain":{_chain_json(self.chain)}}}'.encode()
 
     @classmethod
     def from_json(cls, raw: bytes) -> tuple[Report, dict[str, Any]]:
