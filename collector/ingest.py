@@ -23,6 +23,7 @@ import collections
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from collector.progress import Progress
@@ -37,6 +38,7 @@ REPLAY_WINDOW_S = 300.0
 REPLAY_SHARE = 0.25
 ROTATE_S = 1.0
 ORPHAN_SCAN_S = 3.0
+TICK_S = 1.0
 BATCH = 500
 # Reports are durable on disk before the 204, so Redis can wait a little: gathering a few
 # milliseconds of reports into one batch divides the cost of the write by the batch size.
@@ -94,6 +96,9 @@ class Ingestor:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.progress = Progress(spool.directory, writer)
+        # Called by the background writer every TICK_S: each worker must publish its own
+        # totals, since a scrape is answered by one worker only (services wires the metrics).
+        self.tick: Callable[[], None] | None = None
 
     @property
     def degraded(self) -> bool:
@@ -276,7 +281,7 @@ class Ingestor:
             self._inflight = 0
 
     def _loop(self) -> None:
-        last_rotate = last_orphans = last_check = time.monotonic()
+        last_rotate = last_orphans = last_check = last_tick = time.monotonic()
         while not self._stop.is_set():
             try:
                 self.step()
@@ -287,6 +292,9 @@ class Ingestor:
                 if now - last_rotate > ROTATE_S:
                     last_rotate = now
                     self._rotate()
+                if self.tick is not None and now - last_tick > TICK_S:
+                    last_tick = now
+                    self.tick()
                 if now - last_orphans > ORPHAN_SCAN_S and not self.failed:
                     last_orphans = now
                     self.spool.drain(self._apply_raw, batch=BATCH, orphans_only=True)

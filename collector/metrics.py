@@ -103,9 +103,9 @@ def observe(endpoint: str | None, status: int, seconds: float) -> None:
 def sync_ingestor(ingestor: Ingestor) -> None:
     """Turn the ingestor's running totals into counter increments (deltas since last sync)."""
     stats: IngestStats = ingestor.stats
-    now = {"replayed": stats.replayed, "dead": stats.dead_lettered, "refused": stats.refused,
-           **{"err:" + k: v for k, v in list(stats.redis_errors.items())}}
-    with _lock:
+    with _lock:  # the writer's tick and a scrape may sync at once: read and swap as one
+        now = {"replayed": stats.replayed, "dead": stats.dead_lettered, "refused": stats.refused,
+               **{"err:" + k: v for k, v in list(stats.redis_errors.items())}}
         before = _seen.get(ingestor, {})
         _seen[ingestor] = now
     for name, value in now.items():

@@ -6,6 +6,7 @@ until first used (redis-py connects lazily), so it is safe to build before gunic
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import socket
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from flask import current_app
 
-from collector import datadir
+from collector import datadir, metrics
 from collector.auth import TokenCheck
 from collector.classify import Classification, Classifier
 from collector.config import Settings
@@ -80,9 +81,11 @@ def build(settings: Settings) -> Services:
     spool = Spool(Path(settings.data_dir) / "spool", max_bytes=settings.spool_max_bytes,
                   owner=writer)
     tokens, _ = datadir.api_tokens(settings.data_dir, settings.api_tokens)
+    ingestor = Ingestor(store, spool, writer)
+    ingestor.tick = functools.partial(metrics.sync_ingestor, ingestor)
     return Services(
         settings=settings,
-        ingestor=Ingestor(store, spool, writer),
+        ingestor=ingestor,
         queries=Queries(reader_client, keys, settings.retention_days),
         classifier=Classifier.from_files(settings.public_roots, settings.products_file),
         tokens=TokenCheck(tokens),

@@ -9,14 +9,17 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from collector import create_app, metrics
+from collector import ingest as ingest_mod
 from collector.config import Settings
 from collector.ingest import IngestStats
 from tests.conftest import auth, example, post
@@ -94,6 +97,17 @@ def test_sync_ingestor_turns_totals_into_deltas() -> None:
     assert metrics.reason_label("made-up-reason") == "other"
     assert metrics.endpoint_label("api.host") == "api.host"
     assert metrics.endpoint_label("/v1/x") == "unmatched"
+
+
+def test_each_worker_publishes_its_totals_without_being_scraped(app: Flask) -> None:
+    """A scrape reaches one worker; the others' replays must still be on /metrics."""
+    ingestor = app.extensions["collector"].ingestor
+    before = metrics.REPLAYED._value.get()
+    ingestor.stats.replayed += 3
+    deadline = time.monotonic() + 5 * ingest_mod.TICK_S
+    while metrics.REPLAYED._value.get() - before < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert metrics.REPLAYED._value.get() - before == 3
 
 
 def test_multiprocess_mode_sums_every_worker(tmp_path: Path) -> None:
