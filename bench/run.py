@@ -13,11 +13,14 @@ throughput
     Starts ``pin-collector serve`` (embedded Redis, temporary data dir) and
     ``../shared/bench/baseline_app.py`` under gunicorn with the same worker count, worker
     class and threads as ``collector/gunicorn_conf.py`` (``--baseline-worker-class sync``
-    compares against gunicorn's defaults instead). After a 2 s warm-up of each, loads them
+    compares against gunicorn's defaults instead), and ``bench/ceiling_app.py`` (the
+    baseline plus the collector's JSON parsing and validation, nothing stored: a bound on
+    any validating collector) the same way. After a 2 s warm-up of each, loads the three
     alternately, ``--rounds`` times, with ``wrk -t1 -c C --latency -s post.lua`` POSTing one
     3-4 KB TrustKit iOS report (the shared example padded with a longer bundle id and backup
     pins; ``--report`` uses another file). Prints requests/s, p99 and non-2xx per run, the
-    median collector/baseline throughput ratio (target >= 0.9) and p99 ratio (target <= 2),
+    median collector/baseline throughput ratio (target >= 0.9), the ceiling's ratio, and
+    the p99 ratio (target <= 2),
     then checks with ``GET /v1/summary`` that the collector counted at least every report wrk
     saw answered 2xx (wrk drops up to C in-flight requests per run when it stops, which the
     server may still count, so "counted" may exceed "answered" by at most C per run).
