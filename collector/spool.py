@@ -6,7 +6,7 @@ the open one. An unlocked segment is therefore sealed (rotated) or the orphan of
 process, and the single elected drainer (``drain.lock``) may replay and then delete it.
 
 Layout of ``directory``:
-  <owner>.<n>.seg      frames MAGIC(4) | len u32 BE | crc32(len_bytes + payload) u32 BE | payload;
+  <owner>.<n>.seg      records, each a ``collector.frames`` frame;
                        n = creation time in ns, strictly increasing per owner (replay order)
   <owner>.<n>.seg.off  committed offset u64 BE | crc32 u32 BE (missing or bad: replay from 0)
   drain.lock           directory-level flock electing one drainer
@@ -30,10 +30,9 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-MAGIC = b"\xd3\x5a\xc0\x01"  # not ASCII, so rare inside JSON payloads
-MAX_RECORD = 16 * 2**20  # a larger length field is "impossible", i.e. corruption
-_HDR, _OFF = struct.Struct(">4sII"), struct.Struct(">QI")
-_OK, _INCOMPLETE, _BAD = 0, 1, 2
+from collector.frames import HEADER, INCOMPLETE, OK, frame, parse, resync
+
+_OFF = struct.Struct(">QI")
 _RESCAN_S = 1.0  # other processes append too: re-sum segment sizes at most this often
 _OWNER = r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,199}"  # e.g. "<host>-<pid>-<random>"; no leading dot
 _SEG_RE = re.compile(rf"({_OWNER})\.(\d{{1,20}})\.seg")
@@ -70,37 +69,6 @@ def _disk(what: str) -> Iterator[None]:
         yield
     except OSError as e:
         raise SpoolUnavailable(f"spool {what} failed: {e}") from e
-
-
-def frame(payload: bytes) -> bytes:
-    """One on-disk entry; the CRC covers the length too, so a flipped length is caught."""
-    n = len(payload)
-    if n > MAX_RECORD:
-        raise ValueError(f"record of {n} bytes exceeds {MAX_RECORD}")
-    return _HDR.pack(MAGIC, n, zlib.crc32(payload, zlib.crc32(n.to_bytes(4, "big")))) + payload
-
-
-def _parse(buf: mmap.mmap, pos: int, size: int) -> tuple[int, int]:
-    """(status, end) of the frame at pos."""
-    if size - pos < _HDR.size:
-        return _INCOMPLETE, size
-    magic, n, crc = _HDR.unpack_from(buf, pos)
-    end = pos + _HDR.size + n
-    if magic != MAGIC or n > MAX_RECORD:
-        return _BAD, pos
-    if end > size:
-        return _INCOMPLETE, end
-    ok = zlib.crc32(buf[pos + _HDR.size : end], zlib.crc32(n.to_bytes(4, "big"))) == crc
-    return (_OK if ok else _BAD), end
-
-
-def _resync(buf: mmap.mmap, start: int, size: int) -> int | None:
-    """Offset of the next magic that starts a valid frame (the CRC rules out false hits)."""
-    while (i := buf.find(MAGIC, start, size)) != -1:
-        if _parse(buf, i, size)[0] == _OK:
-            return i
-        start = i + 1
-    return None
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -367,17 +335,17 @@ class Spool:
         try:
             with mmap.mmap(fd, size, access=mmap.ACCESS_READ) as mm:
                 while pos < size:
-                    status, end = _parse(mm, pos, size)
-                    if status == _OK:
-                        pending.append(mm[pos + _HDR.size : end])
+                    status, end = parse(mm, pos, size)
+                    if status == OK:
+                        pending.append(mm[pos + HEADER.size : end])
                         pos = end
                         if len(pending) >= batch:
                             commit(pos)
                         continue
                     if pending:  # ack what precedes the damage, so nothing is counted twice
                         commit(pos)
-                    nxt = _resync(mm, pos + 1, size)
-                    if nxt is None and (status == _INCOMPLETE or not mm[pos:size].strip(b"\0")):
+                    nxt = resync(mm, pos + 1, size)
+                    if nxt is None and (status == INCOMPLETE or not mm[pos:size].strip(b"\0")):
                         self.torn += 1  # crash mid-append or zero-filled tail: never acked
                     else:
                         os.makedirs(self._path("quarantine"), exist_ok=True)
@@ -433,14 +401,14 @@ class Spool:
             with mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ) as mm:
                 pos = 0
                 while pos < size:
-                    status, end = _parse(mm, pos, size)
-                    if status != _OK:
-                        nxt = _resync(mm, pos + 1, size)
+                    status, end = parse(mm, pos, size)
+                    if status != OK:
+                        nxt = resync(mm, pos + 1, size)
                         if nxt is None:
                             break
                         pos = nxt
                         continue
-                    out.append(mm[pos + _HDR.size : end])
+                    out.append(mm[pos + HEADER.size : end])
                     pos = end
         return out
 

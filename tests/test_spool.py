@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from collector.spool import _HDR, Spool, SpoolFull, SpoolUnavailable, frame
+from collector.frames import HEADER, frame
+from collector.spool import Spool, SpoolFull, SpoolUnavailable
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,7 +84,7 @@ def test_apply_failure_keeps_rest_and_resumes_exactly(tmp_path: Path) -> None:
     assert segs(tmp_path) == [] and not list(tmp_path.glob("*.off"))
 
 
-@pytest.mark.parametrize("keep", [0, 1, _HDR.size - 1, _HDR.size, _HDR.size + 5])
+@pytest.mark.parametrize("keep", [0, 1, HEADER.size - 1, HEADER.size, HEADER.size + 5])
 def test_torn_tail_is_skipped(tmp_path: Path, keep: int) -> None:
     """keep = bytes of the last frame that reached the disk (header cut, or payload cut)."""
     sp = Spool(tmp_path, owner="w1")
@@ -117,7 +118,7 @@ def test_corrupt_middle_record_quarantined(tmp_path: Path, where: str) -> None:
     seg = segs(tmp_path)[0]
     raw = bytearray(seg.read_bytes())
     start = len(frame(data[0]))  # record 1 begins here
-    raw[start + {"magic": 1, "length": 6, "payload": _HDR.size + 7}[where]] ^= 0x40
+    raw[start + {"magic": 1, "length": 6, "payload": HEADER.size + 7}[where]] ^= 0x40
     seg.write_bytes(bytes(raw))
     sink = Sink()
     assert sp.drain(sink) == 4
@@ -135,7 +136,7 @@ def test_f14_torn_tail_plus_flipped_byte(tmp_path: Path) -> None:
     sp.close()
     seg = segs(tmp_path)[0]
     raw = bytearray(seg.read_bytes())
-    raw[len(frame(data[0])) * 2 + _HDR.size + 2] ^= 0xFF  # payload of record 2
+    raw[len(frame(data[0])) * 2 + HEADER.size + 2] ^= 0xFF  # payload of record 2
     seg.write_bytes(bytes(raw[:-10]))  # and cut record 5 mid-payload
     sink = Sink()
     assert sp.drain(sink, batch=2) == 4
@@ -151,7 +152,7 @@ def test_quarantine_then_apply_failure_is_not_double_counted(tmp_path: Path) -> 
     sp.close()
     seg = segs(tmp_path)[0]
     raw = bytearray(seg.read_bytes())
-    raw[len(frame(data[0])) + _HDR.size + 1] ^= 1
+    raw[len(frame(data[0])) + HEADER.size + 1] ^= 1
     seg.write_bytes(bytes(raw))
     sink = Sink(fail_on={2})
     with pytest.raises(ConnectionError):
