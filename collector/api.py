@@ -55,7 +55,7 @@ def post_report() -> Response:
     except Unavailable:
         raise Problem(503, "unavailable", "Reports cannot be stored right now.",
                       headers={"Retry-After": "30"}) from None
-    metrics.ACCEPTED.labels("spool" if path == "spool" else "redis").inc()
+    metrics.accepted(path)
     return Response(status=204)
 
 

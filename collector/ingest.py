@@ -43,7 +43,6 @@ BATCH = 500
 # Reports are durable on disk before the 204, so Redis can wait a little: gathering a few
 # milliseconds of reports into one batch divides the cost of the write by the batch size.
 LINGER_S = 0.01
-OUTBOX_MAX = 50_000
 
 
 class Unavailable(Exception):

@@ -94,6 +94,16 @@ def _children(endpoint: str | None, status: int) -> tuple[Any, Any]:
     return REQUESTS.labels(label, str(status)), DURATION.labels(label)
 
 
+@functools.lru_cache(maxsize=2)
+def _accepted(path: str) -> Any:
+    return ACCEPTED.labels(path)
+
+
+def accepted(path: str) -> None:
+    """Count a 204 by where it became durable ("spool" or "redis")."""
+    _accepted(path).inc()
+
+
 def observe(endpoint: str | None, status: int, seconds: float) -> None:
     requests, duration = _children(endpoint, status)
     requests.inc()

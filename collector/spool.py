@@ -240,20 +240,6 @@ class Spool:
         with self._lock, _disk("scan"):
             return self._scan(with_age=True)
 
-    def pending_own(self) -> int:
-        """Bytes in this owner's segments not yet drained and deleted (open one included).
-
-        0 right after a successful drain means every record this owner spooled has been
-        applied, so the caller may go back to writing to Redis directly without reordering.
-        """
-        with self._lock, _disk("scan"):
-            total = 0
-            for owner, _, name in self._segments():
-                if owner == self.owner:
-                    with contextlib.suppress(FileNotFoundError):
-                        total += os.stat(self._path(name)).st_size
-            return total
-
     def drain(self, apply: Apply, *, batch: int = 500, orphans_only: bool = False) -> int:
         """Replay sealed and orphaned segments, oldest first per owner; return records applied.
 

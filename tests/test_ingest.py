@@ -6,7 +6,6 @@ that the tests kill, restart and fill with poison keys.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -203,7 +202,7 @@ def test_reports_survive_a_close_and_are_replayed_by_the_next_worker(
         server: RedisServer, tmp_path: Path) -> None:
     first = make(server, tmp_path, owner="first")
     first.failed = True
-    first.submit(dataclasses.replace(report(1)))
+    first.submit(report(1))
     first.close()
     second = make(server, tmp_path, owner="second")
     second.spool.drain(second._apply_raw, orphans_only=True)
