@@ -23,6 +23,7 @@ run: $(BIN)/pin-collector
 test: $(VENV)/.test-deps
 	$(BIN)/ruff check collector tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q
 
 bench: $(VENV)/.test-deps

@@ -11,7 +11,8 @@ import time
 
 from flask import Flask, request
 
-from collector import formats, intake
+from collector.intake import body as intake
+from collector.intake import formats
 
 app = Flask(__name__)
 _SECRET = bytes(32)

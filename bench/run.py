@@ -266,7 +266,7 @@ def run_wrk(wrk: str, url: str, *, seconds: float, connections: int, script: Pat
 
 # -- part 1: throughput ------------------------------------------------------------------
 def throughput(args: argparse.Namespace, tmp: Path, wrk: str) -> dict[str, Any]:
-    from collector import gunicorn_conf
+    from collector.server import gunicorn_conf
 
     shared: Path = args.shared
     script = shared / "bench" / "post.lua"
@@ -432,7 +432,7 @@ class ReportMaker:
     """Reports as the ingest path builds them: formats.build, then per-chain classification."""
 
     def __init__(self, shared: Path, chains: list[list[str]], devices: int, seed: int) -> None:
-        from collector.classify import Classifier
+        from collector.intel.classify import Classifier
 
         self.template = json.loads((shared / "examples" / "trustkit-ios.json").read_bytes())
         self.chains = chains
@@ -444,7 +444,7 @@ class ReportMaker:
         self.secret = b"bench-device-secret"
 
     def make(self, hostname: str, chain: int) -> Any:
-        from collector import formats
+        from collector.intake import formats
 
         doc = dict(self.template)
         doc["hostname"] = hostname
@@ -464,9 +464,9 @@ class ReportMaker:
 
 class Writer:
     def __init__(self, url: str) -> None:
+        from collector.aggregates.keys import Keys
+        from collector.aggregates.writer import ReportStore, connect
         from collector.config import Settings
-        from collector.keys import Keys
-        from collector.store import ReportStore, connect
 
         defaults = Settings()
         self.client = connect(url, 30.0)
@@ -477,7 +477,7 @@ class Writer:
         self.writer = f"bench-{os.getpid()}"
 
     def write(self, reports: list[Any], batch: int = 500) -> float:
-        from collector.store import Stamped
+        from collector.aggregates.writer import Stamped
 
         spent = 0.0
         for i in range(0, len(reports), batch):
@@ -532,7 +532,7 @@ def fill(maker: ReportMaker, writer: Writer, hosts: list[str], n: int, chains: i
 
 # -- part 2: memory ----------------------------------------------------------------------
 def memory(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    from collector.serve import RedisServer
+    from collector.server.serve import RedisServer
 
     n = 20_000 if args.quick else 100_000
     hosts = [f"api{i}.example.com" for i in range(100)]
@@ -618,7 +618,7 @@ def timed_gets(port: int, token: str, paths: Iterator[str], n: int, warm: int) -
 
 
 def queries(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    from collector.serve import RedisServer
+    from collector.server.serve import RedisServer
 
     nhosts = 2_000 if args.quick else 10_000
     nreq = 500 if args.quick else 2_000

@@ -1,31 +1,24 @@
-"""pin-collector: TLS pin-failure reports in, answers for security analysts out."""
+"""pin-collector: TLS pin-failure reports in, answers for security analysts out.
+
+The package is laid out by the flow of a report (see README, "Architecture"):
+intake → intel → aggregates → durable → wiring → web → server → cli. Importing
+``collector`` loads none of them; ``create_app`` is fetched from ``collector.web.app`` on
+first use, so ``gunicorn 'collector:create_app()'`` keeps working.
+"""
 
 from __future__ import annotations
 
-from flask import Flask, Response
-from redis import RedisError
+from typing import TYPE_CHECKING, Any
 
-from collector.config import Settings
+if TYPE_CHECKING:
+    from collector.web.app import create_app
+
+__all__ = ["create_app"]
 
 
-def create_app(settings: Settings | None = None) -> Flask:
-    """Build the collector; production reads the environment, tests pass ``settings``."""
-    from collector import api, health, problems, services
+def __getattr__(name: str) -> Any:
+    if name == "create_app":
+        from collector.web.app import create_app
 
-    settings = settings or Settings.from_env()
-    app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = None  # intake enforces the cap itself, chunked included
-    svc = services.build(settings)
-    app.extensions["collector"] = svc
-    svc.ingestor.start()
-    problems.register(app)
-
-    @app.errorhandler(RedisError)
-    def _redis_down(exc: RedisError) -> Response:
-        """Analyst reads need Redis; ingestion never gets here (it spools)."""
-        return problems.Problem(503, "storage-unavailable", "The aggregates cannot be read "
-                                "right now.", headers={"Retry-After": "5"}).response()
-
-    app.register_blueprint(api.bp)
-    app.register_blueprint(health.bp)
-    return app
+        return create_app
+    raise AttributeError(f"module 'collector' has no attribute {name!r}")

@@ -43,7 +43,7 @@ def _existing_file(raw: str) -> str:
 
 
 def _hosts(raw: str) -> tuple[str, ...]:
-    from collector.hostnames import HostnameError, normalise
+    from collector.intake.hostnames import HostnameError, normalise
 
     out = []
     for item in _csv(raw):

@@ -5,4 +5,4 @@
 `pin-collector serve` uses the same settings (collector/gunicorn_conf.py).
 """
 
-from collector.gunicorn_conf import *  # noqa: F403
+from collector.server.gunicorn_conf import *  # noqa: F403

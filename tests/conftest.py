@@ -6,11 +6,10 @@ wheel) on a unix socket in a temp dir; no test ever touches a Redis the machine 
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
@@ -18,23 +17,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from collector import create_app
+from collector.aggregates.keys import Keys
 from collector.config import Settings
-from collector.keys import Keys
-from collector.serve import RedisServer
-
-# Golden report bodies as real clients send them: a copy of the project's shared/examples,
-# kept in the repository so a bare clone tests the same bytes.
-EXAMPLES = Path(__file__).resolve().parent / "examples"
-TOKEN = "test-token-0123456789"
-
-
-def example(name: str) -> bytes:
-    return (EXAMPLES / name).read_bytes()
-
-
-def example_doc(name: str) -> dict[str, Any]:
-    doc: dict[str, Any] = json.loads(example(name))
-    return doc
+from collector.server.serve import RedisServer
+from tests.helpers import EXAMPLES, TOKEN
 
 
 @pytest.fixture(autouse=True)
@@ -83,33 +69,15 @@ def keys(settings: Settings) -> Keys:
     return Keys(settings.key_prefix)
 
 
-def auth() -> dict[str, str]:
-    return {"Authorization": f"Bearer {TOKEN}"}
+@pytest.fixture
+def papp(settings: Settings) -> Iterator[Flask]:
+    """The app with the examples' public root, so the Chromium chain is public-trust."""
+    application = create_app(dataclasses.replace(
+        settings, public_roots=str(EXAMPLES / "public-root.pem")))
+    yield application
+    application.extensions["collector"].ingestor.close()
 
 
-def post(client: FlaskClient, body: bytes | str | dict[str, Any], *,
-         content_type: str = "application/json", **kw: Any) -> Any:
-    data = json.dumps(body) if isinstance(body, dict) else body
-    return client.post("/v1/reports", data=data, content_type=content_type, **kw)
-
-
-def snapshot(rdb: redis.Redis) -> dict[bytes, bytes | None]:
-    """Every key with its serialised value: compared before and after a rejection."""
-    return {k: rdb.dump(k) for k in rdb.scan_iter("*")}
-
-
-def spool_files(settings: Settings) -> list[tuple[str, int]]:
-    root = Path(settings.data_dir) / "spool"
-    if not root.exists():
-        return []
-    return sorted((str(p.relative_to(root)), p.stat().st_size)
-                  for p in root.rglob("*") if p.is_file() and not p.name.endswith(".lock"))
-
-
-def post_chunked(client: FlaskClient, body: bytes, content_type: str = "application/json") -> Any:
-    """As gunicorn presents an Android (chunked) body: no Content-Length, input terminated."""
-    import io
-
-    return client.post("/v1/reports", input_stream=io.BytesIO(body),
-                       headers={"Content-Type": content_type, "Transfer-Encoding": "chunked"},
-                       environ_overrides={"wsgi.input_terminated": True})
+@pytest.fixture
+def pclient(papp: Flask) -> FlaskClient:
+    return papp.test_client()

@@ -1,0 +1,96 @@
+"""Bytes in: the content checks, the bounded read and the strict JSON parse.
+
+Cheapest rejection first. The body is read by hand with a hard cap because Werkzeug
+silently truncates chunked bodies at MAX_CONTENT_LENGTH (Android always sends chunked).
+The JSON parser refuses what RFC 7469 forbids and what Python's json accepts silently:
+duplicate keys, NaN/Infinity, and nesting deep enough to raise RecursionError.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import IO, Any
+
+from collector.intake.rejection import Rejection
+
+ACCEPTED_TYPES = frozenset({"application/json", "application/expect-ct-report+json"})
+MAX_DEPTH = 32
+_CHUNK = 64 * 1024
+
+
+def check_headers(content_type: str | None, content_encoding: str | None,
+                  content_length: int | None, cap: int) -> None:
+    """Refuse from the headers alone, before reading a byte of the body."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media not in ACCEPTED_TYPES:
+        raise Rejection(415, "unsupported-media-type",
+                      "Reports must be sent as application/json.")
+    if content_encoding and content_encoding.strip().lower() != "identity":
+        raise Rejection(415, "unsupported-content-encoding",
+                      "Compressed report bodies are not accepted.")
+    if content_length is not None and content_length > cap:
+        raise Rejection(413, "body-too-large", "The report body is larger than allowed.")
+
+
+def read_capped(stream: IO[bytes], cap: int) -> bytes:
+    """Read the whole body, or fail with 413 after reading at most cap + 1 bytes."""
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        try:
+            chunk = stream.read(min(_CHUNK, cap + 1 - size))
+        except TimeoutError:  # the socket read timeout set by the view: a stalled client
+            raise Rejection(408, "request-timeout", "The report body did not arrive in time.",
+                          headers={"Connection": "close"}) from None
+        if not chunk:
+            break
+        parts.append(chunk)
+        size += len(chunk)
+        if size > cap:
+            raise Rejection(413, "body-too-large", "The report body is larger than allowed.")
+    return b"".join(parts)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise ValueError("duplicate key")
+    return obj
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError("non-finite number")
+
+
+def _depth(value: Any, limit: int) -> bool:
+    """True when ``value`` nests no deeper than ``limit`` containers."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return False
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return True
+
+
+_MALFORMED = "The body is not valid UTF-8 JSON."
+
+
+def parse_json(body: bytes) -> Any:
+    """Strict UTF-8 JSON, or a 400 problem that says nothing about the input."""
+    if not body:
+        raise Rejection(400, "malformed-json", "The body is empty.")
+    try:
+        text = body.decode("utf-8")
+        doc = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeError are ValueErrors
+        raise Rejection(400, "malformed-json", _MALFORMED) from exc
+    if not _depth(doc, MAX_DEPTH):
+        raise Rejection(400, "malformed-json", "The body nests too deeply.")
+    return doc

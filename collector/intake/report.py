@@ -1,0 +1,79 @@
+"""The canonical record: what every accepted report becomes, whatever client sent it.
+
+It is also the unit of durability: the store writes it, the spool keeps it as compact JSON
+(with the writer id and sequence that make a replay idempotent).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import functools
+import json
+from typing import Any
+
+from collector.intake.chains import Chain
+
+
+@functools.lru_cache(maxsize=1024)
+def _chain_json(chain: Chain) -> str:
+    """The chain's JSON text, encoded once per distinct chain (it is most of a record)."""
+    return json.dumps({
+        "ders": [base64.b64encode(d).decode("ascii") for d in chain.ders],
+        "fingerprint": chain.fingerprint,
+        "pins": list(chain.pins),
+    }, separators=(",", ":"))
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Report:
+    hostname: str
+    port: int
+    noted_hostname: str | None
+    include_subdomains: bool | None
+    enforce: bool | None
+    chain: Chain
+    known_pins: tuple[str, ...]
+    pins_expiration: str | None
+    validation_result: int | None
+    client_time: str | None
+    client_time_raw: str | None
+    received_ms: int
+    source_format: str
+    app_id: str | None
+    app_version: str | None
+    platform: str | None
+    platform_version: str | None
+    sdk_version: str | None
+    device: str
+    classification: str = "unknown"
+    label: str | None = None
+    flags: tuple[str, ...] = ()
+
+    @property
+    def enforcement(self) -> str:
+        return {True: "enforced", False: "report_only", None: "unknown"}[self.enforce]
+
+    def to_json(self, **extra: Any) -> bytes:
+        doc = dict(self.__dict__)  # shallow: every field is already JSON-ready but the chain
+        del doc["chain"]
+        doc.update(extra)
+        head = json.dumps(doc, separators=(",", ":"))  # never empty: "{...}"
+        return f'{head[:-1]},"chain":{_chain_json(self.chain)}}}'.encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> tuple[Report, dict[str, Any]]:
+        """Rebuild a report from ``to_json``; the second value holds the extra fields."""
+        doc = json.loads(raw)
+        names = {f.name for f in dataclasses.fields(cls)}
+        extra = {k: v for k, v in doc.items() if k not in names}
+        fields = {k: v for k, v in doc.items() if k in names}
+        chain = fields.pop("chain")
+        fields["chain"] = Chain(
+            ders=tuple(base64.b64decode(d) for d in chain["ders"]),
+            fingerprint=chain["fingerprint"],
+            pins=tuple(chain["pins"]),
+        )
+        for key in ("known_pins", "flags"):
+            fields[key] = tuple(fields[key])
+        return cls(**fields), extra

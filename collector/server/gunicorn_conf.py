@@ -1,0 +1,38 @@
+"""gunicorn settings used by `pin-collector serve` (deploy/gunicorn.conf.py re-exports them).
+
+The Redis time budget (0.5 s socket timeout, no retries) stays far below ``timeout``, so a
+hung Redis sends reports to the spool instead of getting workers killed mid-request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+worker_class = "collector.server.worker.ThreadWorker"  # gthread, spreading connections evenly
+threads = 8
+timeout = 30
+graceful_timeout = 20
+keepalive = 5
+backlog = 2048
+limit_request_line = 4094
+limit_request_fields = 100
+limit_request_field_size = 8190
+accesslog = None
+errorlog = "-"
+loglevel = "warning"
+forwarded_allow_ips = "127.0.0.1,::1"
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """Close this worker's spool segment cleanly on SIGTERM or a graceful reload."""
+    app = getattr(worker, "wsgi", None)
+    svc = getattr(app, "extensions", {}).get("collector") if app is not None else None
+    if svc is not None:
+        svc.ingestor.close()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """In the master: a dead worker (even a killed one) no longer counts for balancing."""
+    from collector.server.worker import release
+
+    release(worker)

@@ -1,0 +1,170 @@
+"""HTTP API: report ingestion (public) and the analyst reads (bearer token).
+
+Every read validates its query with a ``readschemas`` schema (400 problem naming the
+parameter), answers from ``Queries`` and returns 404 problem+json for an unknown host or
+chain. The OpenAPI document is generated from the same schemas.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from datetime import UTC
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from marshmallow import Schema, ValidationError
+
+from collector.aggregates.readutil import BadCursor, Window, decode_cursor, encode_cursor
+from collector.durable.ingest import Unavailable
+from collector.intake import body as intake
+from collector.intake import formats
+from collector.intake.hostnames import HostnameError, normalise
+from collector.intake.rejection import Rejection
+from collector.web import metrics, openapi
+from collector.web import readschemas as rs
+from collector.web.context import services, web
+from collector.web.problems import not_found
+
+bp = Blueprint("api", __name__, url_prefix="/v1")
+BODY_TIMEOUT_S = 5.0
+MAX_LIMIT = 500
+_FP = re.compile(r"[0-9a-f]{64}")
+
+
+@bp.route("/reports", methods=["POST"], provide_automatic_options=False)
+def post_report() -> Response:
+    svc, limiter = services(), web().limiter
+    if limiter is not None:
+        wait = limiter.check(request.remote_addr)
+        if wait:
+            raise Rejection(429, "rate-limited", "Too many reports from this source.",
+                            headers={"Retry-After": limiter.retry_after(wait)})
+    cap = svc.settings.max_body_bytes
+    intake.check_headers(request.headers.get("Content-Type"),
+                         request.headers.get("Content-Encoding"), request.content_length, cap)
+    sock = request.environ.get("gunicorn.socket")
+    if sock is not None:  # a client that stalls mid-body must not hold a thread for ever
+        sock.settimeout(BODY_TIMEOUT_S)
+    body = intake.read_capped(request.stream, cap)
+    doc = intake.parse_json(body)
+    report = formats.build(doc, received_ms=int(time.time() * 1000), secret=svc.device_secret,
+                           client_addr=request.remote_addr,
+                           allowed_hosts=svc.settings.allowed_hosts)
+    report = svc.classify(report)
+    try:
+        path = svc.ingestor.submit(report)
+    except Unavailable:
+        raise Rejection(503, "unavailable", "Reports cannot be stored right now.",
+                        headers={"Retry-After": "30"}) from None
+    metrics.accepted(path)
+    return Response(status=204)
+
+
+@bp.before_request
+def _analyst_auth() -> None:
+    if request.endpoint != "api.post_report":
+        web().tokens.require(request.headers.get("Authorization"))
+        services().ingestor.settle()  # a read after a 204 sees it, whichever worker took it
+
+
+def _bad_query(errors: Mapping[str, Any]) -> Rejection:
+    fixed = {str(k): [str(m) for m in (v if isinstance(v, list) else [v])][:3]
+             for k, v in list(errors.items())[:8]}
+    return Rejection(400, "bad-query", "A query parameter is malformed.", errors=fixed)
+
+
+def _args(schema: type[Schema]) -> dict[str, Any]:
+    """Validated query parameters; the first value of a repeated parameter wins."""
+    try:
+        args: dict[str, Any] = schema().load(request.args.to_dict())
+    except ValidationError as exc:
+        messages = exc.messages if isinstance(exc.messages, dict) else {"query": exc.messages}
+        raise _bad_query(messages) from None
+    try:
+        since = args["since"].astimezone(UTC) if args.get("since") else None
+        until = args["until"].astimezone(UTC) if args.get("until") else None
+    except (OverflowError, ValueError):  # year 1 with a positive offset, and friends
+        raise _bad_query({"since": ["Out of range."]}) from None
+    if since and until and since > until:
+        raise _bad_query({"since": ["Must not be after 'until'."]})
+    args["window"] = Window(since, until)
+    if "limit" in args:
+        args["limit"] = min(max(int(args["limit"]), 1), MAX_LIMIT)
+    return args
+
+
+def window() -> Window:
+    found: Window = _args(rs.WindowQuery)["window"]
+    return found
+
+
+def hostname_arg(raw: str) -> str:
+    try:
+        return normalise(raw)
+    except HostnameError:
+        raise not_found("host") from None
+
+
+def _page(args: dict[str, Any], kind: str, sort: str) -> int:
+    try:
+        return decode_cursor(args.get("cursor"), kind, sort)
+    except BadCursor:
+        raise _bad_query({"cursor": ["Not a cursor from this list."]}) from None
+
+
+@bp.get("/summary")
+def summary() -> Response:
+    return jsonify(services().queries.summary(window()))
+
+
+@bp.get("/hosts")
+def list_hosts() -> Response:
+    args = _args(rs.HostListQuery)
+    offset = _page(args, "h", args["sort"])
+    items, more = services().queries.hosts(args["window"], args["sort"], offset, args["limit"])
+    cursor = encode_cursor("h", args["sort"], offset + len(items)) if more else None
+    return jsonify({"items": items, "next_cursor": cursor})
+
+
+@bp.get("/hosts/<hostname>")
+def host(hostname: str) -> Response:
+    doc = services().queries.host(hostname_arg(hostname), window())
+    if doc is None:
+        raise not_found("host")
+    return jsonify(doc)
+
+
+@bp.get("/hosts/<hostname>/timeline")
+def host_timeline(hostname: str) -> Response:
+    name = hostname_arg(hostname)
+    args = _args(rs.TimelineQuery)
+    doc = services().queries.timeline(name, args["interval"], args["window"])
+    if doc is None:
+        raise not_found("host")
+    return jsonify(doc)
+
+
+@bp.get("/chains")
+def list_chains() -> Response:
+    args = _args(rs.PageQuery)
+    offset = _page(args, "c", "reports")
+    items, more = services().queries.chains(args["window"], offset, args["limit"])
+    cursor = encode_cursor("c", "reports", offset + len(items)) if more else None
+    return jsonify({"items": items, "next_cursor": cursor})
+
+
+@bp.get("/chains/<fingerprint>")
+def chain(fingerprint: str) -> Response:
+    if not _FP.fullmatch(fingerprint):
+        raise not_found("chain")
+    doc = services().queries.chain(fingerprint, window())
+    if doc is None:
+        raise not_found("chain")
+    return jsonify(doc)
+
+
+@bp.get("/openapi.json")
+def openapi_document() -> Response:
+    return jsonify(openapi.document())

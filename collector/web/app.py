@@ -1,0 +1,44 @@
+"""The app factory: the one place the Flask app is assembled from settings."""
+
+from __future__ import annotations
+
+import functools
+
+from flask import Flask, Response
+from redis import RedisError
+
+from collector import wiring
+from collector.config import Settings
+from collector.intake.rejection import Rejection
+from collector.web import api, health, metrics, problems
+from collector.web.auth import TokenCheck
+from collector.web.context import WEB, WebServices
+from collector.web.ratelimit import RateLimiter
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the collector; production reads the environment, tests pass ``settings``."""
+    settings = settings or Settings.from_env()
+    app = Flask("collector")
+    app.config["MAX_CONTENT_LENGTH"] = None  # intake enforces the cap itself, chunked included
+    svc = wiring.build(settings)
+    svc.ingestor.tick = functools.partial(metrics.sync_ingestor, svc.ingestor)
+    app.extensions[wiring.EXTENSION] = svc
+    app.extensions[WEB] = WebServices(
+        tokens=TokenCheck(svc.api_tokens),
+        limiter=RateLimiter(settings.rate_limit_per_minute)
+        if settings.rate_limit_per_minute > 0 else None,
+    )
+    svc.ingestor.start()
+    problems.register(app)
+
+    @app.errorhandler(RedisError)
+    def _redis_down(exc: RedisError) -> Response:
+        """Analyst reads need Redis; ingestion never gets here (it spools)."""
+        return problems.response(Rejection(
+            503, "storage-unavailable", "The aggregates cannot be read right now.",
+            headers={"Retry-After": "5"}))
+
+    app.register_blueprint(api.bp)
+    app.register_blueprint(health.bp)
+    return app

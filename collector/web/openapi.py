@@ -1,0 +1,136 @@
+"""The OpenAPI 3 document, generated from the marshmallow schemas with apispec.
+
+Built once per process from ``readschemas`` (responses and query parameters) and
+``schemas.ReportSchema`` (the report body), so the document cannot drift from the code
+without a test noticing. Served at ``GET /v1/openapi.json`` behind the same bearer token as
+every other ``/v1`` read (SPEC section 5 exempts only ``POST /v1/reports``).
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+
+from collector.intake.schemas import ReportSchema
+from collector.web import readschemas as rs
+
+_PROBLEM = {"application/problem+json": {"schema": "Problem"}}
+_ERRORS = {
+    "400": "Malformed JSON, or a malformed query parameter.",
+    "401": "Missing or wrong bearer token (one fixed body).",
+    "404": "Unknown host or chain.",
+    "413": "Body over the size cap.",
+    "415": "Content-Type not JSON, or a Content-Encoding.",
+    "422": "Not a pin-failure report this collector accepts.",
+    "429": "Rate-limited; see Retry-After.",
+    "503": "Neither Redis nor the local spool can take reports; see Retry-After.",
+    "503r": "Redis cannot be read right now; see Retry-After.",
+}
+
+
+def _problems(*codes: str) -> dict[str, Any]:
+    """Problem responses; a code suffixed "r" is the read-side meaning of that status."""
+    return {c.rstrip("r"): {"description": _ERRORS[c], "content": _PROBLEM} for c in codes}
+
+
+def _read(op_id: str, summary: str, schema: str, query: type[rs.WindowQuery] | None = None,
+          path_param: tuple[str, str] | None = None, not_found: bool = False) -> dict[str, Any]:
+    params: list[Any] = []
+    if path_param is not None:
+        params.append({"in": "path", "name": path_param[0], "required": True,
+                       "description": path_param[1], "schema": {"type": "string"}})
+    if query is not None:
+        params.append({"in": "query", "schema": query})
+    codes = ("400", "401", "404", "503r") if not_found else ("400", "401", "503r")
+    return {"get": {
+        "operationId": op_id, "summary": summary, "tags": ["analyst"],
+        "security": [{"bearer": []}], "parameters": params,
+        "responses": {"200": {"description": "OK",
+                              "content": {"application/json": {"schema": schema}}},
+                      **_problems(*codes)},
+    }}
+
+
+def _paths() -> dict[str, dict[str, Any]]:
+    host = ("hostname", "U-label or A-label form; matched case-insensitively, trailing dot ok.")
+    fp = ("fingerprint", "64 lower-case hex digits (SHA-256 of the offending chain).")
+    return {
+        "/v1/reports": {"post": {
+            "operationId": "post_report", "tags": ["ingest"], "security": [],
+            "summary": "Submit a pin-failure report (TrustKit, RFC 7469, Expect-CT).",
+            "requestBody": {"required": True, "content": {
+                "application/json": {"schema": "Report"},
+                "application/expect-ct-report+json": {"schema": {"type": "object"}}}},
+            "responses": {"204": {"description": "Accepted: durable in Redis or the spool."},
+                          **_problems("400", "413", "415", "422", "429", "503")},
+        }},
+        "/v1/summary": _read("summary", "Totals, top hosts and chains.", "Summary",
+                             rs.WindowQuery),
+        "/v1/hosts": _read("list_hosts", "Hosts by reports or last seen, paged.", "HostPage",
+                           rs.HostListQuery),
+        "/v1/hosts/{hostname}": _read("host", "One host, with pin advice.", "Host",
+                                      rs.WindowQuery, host, True),
+        "/v1/hosts/{hostname}/timeline": _read("host_timeline", "Reports per hour or day.",
+                                               "Timeline", rs.TimelineQuery, host, True),
+        "/v1/chains": _read("list_chains", "Offending chains by reports, paged.", "ChainPage",
+                            rs.PageQuery),
+        "/v1/chains/{fingerprint}": _read("chain", "One chain and its certificates.", "Chain",
+                                          rs.WindowQuery, fp, True),
+        "/v1/openapi.json": {"get": {
+            "operationId": "openapi", "tags": ["analyst"], "security": [{"bearer": []}],
+            "summary": "This document.",
+            "responses": {"200": {"description": "OpenAPI 3",
+                                  "content": {"application/json": {"schema": {
+                                      "type": "object"}}}},
+                          **_problems("401")},
+        }},
+        "/healthz": _ops("healthz", "Liveness.", {"200": ("OK", "Health")}),
+        "/readyz": _ops("readyz", "Readiness: Redis reachable, spool not full.",
+                        {"200": ("Ready", "Ready"),
+                         "503": ("Not ready; reasons listed.", "Ready")}),
+        "/metrics": {"get": {
+            "operationId": "metrics", "tags": ["operations"], "security": [],
+            "summary": "Prometheus text exposition.",
+            "responses": {"200": {"description": "Metrics",
+                                  "content": {"text/plain": {"schema": {"type": "string"}}}}},
+        }},
+    }
+
+
+def _ops(op_id: str, summary: str, responses: dict[str, tuple[str, str]]) -> dict[str, Any]:
+    return {"get": {
+        "operationId": op_id, "tags": ["operations"], "security": [], "summary": summary,
+        "responses": {code: {"description": d, "content": {"application/json": {"schema": s}}}
+                      for code, (d, s) in responses.items()},
+    }}
+
+
+def _version() -> str:
+    try:
+        return version("pin-collector")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+@functools.lru_cache(maxsize=1)
+def document() -> dict[str, Any]:
+    spec = APISpec(
+        title="pin-collector", version=_version(), openapi_version="3.0.3",
+        plugins=[MarshmallowPlugin()],
+        info={"description": "Collects TLS pin-failure reports and answers analysts. "
+                             "Times are RFC 3339 UTC; `since`/`until` default to the "
+                             "retention period; lists return `next_cursor` (null at the end)."},
+    )
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    spec.components.schema("Report", schema=ReportSchema)
+    for name in ("Summary", "HostPage", "Host", "Timeline", "ChainPage", "Chain", "Problem",
+                 "Health", "Ready"):
+        spec.components.schema(name, schema=getattr(rs, name))
+    for path, operations in _paths().items():
+        spec.path(path=path, operations=operations)
+    doc: dict[str, Any] = spec.to_dict()
+    return doc

@@ -1,0 +1,89 @@
+"""Wiring: the one module that opens Redis and the spool and builds the services on them.
+
+``build`` is called once by ``create_app`` (the result lives in ``app.extensions``, never in a
+module global) and ``reader`` by the CLI. Nothing connects until first used (redis-py
+connects lazily), so building before gunicorn forks is safe.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from collector import datadir
+from collector.aggregates.keys import Keys
+from collector.aggregates.queries import Queries
+from collector.aggregates.writer import ReportStore, connect
+from collector.config import Settings
+from collector.durable.ingest import Ingestor
+from collector.durable.spool import Spool
+from collector.intake.report import Report
+from collector.intel.classify import Classification, Classifier
+
+EXTENSION = "collector"
+_CLASS_CACHE = 4096
+
+
+@dataclass
+class Services:
+    settings: Settings
+    ingestor: Ingestor
+    queries: Queries
+    classifier: Classifier
+    api_tokens: tuple[str, ...]
+    device_secret: bytes
+    _classes: OrderedDict[str, Classification] = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def classify(self, report: Report) -> Report:
+        """Classify each distinct chain once per process; the store keeps the first result.
+
+        Validity is checked at the report's own time. Device clocks are often wrong, so a
+        chain that is publicly trusted at the moment it was received counts too.
+        """
+        fp = report.chain.fingerprint
+        with self._lock:
+            found = self._classes.get(fp)
+        if found is None:
+            received = datetime.fromtimestamp(report.received_ms / 1000, UTC)
+            at = datetime.fromisoformat(report.client_time) if report.client_time else received
+            certs = report.chain.certificates
+            found = self.classifier.classify(certs, report.hostname, at)
+            if found.kind == "unknown" and at != received:
+                again = self.classifier.classify(certs, report.hostname, received)
+                found = again if again.kind == "public-trust" else found
+            with self._lock:
+                self._classes[fp] = found
+                if len(self._classes) > _CLASS_CACHE:
+                    self._classes.popitem(last=False)
+        return replace(report, classification=found.kind, label=found.label)
+
+
+def build(settings: Settings) -> Services:
+    if not settings.redis_url:
+        raise RuntimeError("REDIS_URL is not set: start the collector with `pin-collector serve`")
+    keys = Keys(settings.key_prefix)
+    writer_client = connect(settings.redis_url, settings.redis_timeout_seconds)
+    reader_client = connect(settings.redis_url, 2.0, pool_size=16, retries=1)
+    store = ReportStore(writer_client, keys, retention_s=settings.retention_seconds,
+                        host_cap=settings.host_cap)
+    writer = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+    spool = Spool(Path(settings.data_dir) / "spool", max_bytes=settings.spool_max_bytes,
+                  owner=writer)
+    tokens, _ = datadir.api_tokens(settings.data_dir, settings.api_tokens)
+    ingestor = Ingestor(store, spool, writer)
+    return Services(
+        settings=settings,
+        ingestor=ingestor,
+        queries=Queries(reader_client, keys, settings.retention_days),
+        classifier=Classifier.from_files(settings.public_roots, settings.products_file),
+        api_tokens=tokens,
+        device_secret=datadir.device_secret(settings.data_dir, settings.device_secret),
+    )
+

@@ -1,0 +1,129 @@
+"""Redis Cluster: a three-primary loopback cluster, reports in, every view out.
+
+Each script's keys share one hash tag, so nothing here may ever raise CROSSSLOT.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from collector import create_app
+from collector.config import Settings
+from collector.server.serve import redis_binary
+from tests.helpers import TOKEN, auth, example, post, post_chunked
+
+IOS_FP = "eaa82f0fbf1e1c87fb2b8c5f921bf7644a4a30f38e52b1410b0994e4d91c4a5f"
+
+
+def free_ports(n: int) -> list[int]:
+    """Ports whose cluster bus port (+10000) is free too."""
+    found: list[int] = []
+    while len(found) < n:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port < 55000 and port not in found:
+            found.append(port)
+    return found
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("cluster")
+    ports = free_ports(3)
+    procs = []
+    for port in ports:
+        d = Path(root) / str(port)
+        d.mkdir()
+        procs.append(subprocess.Popen(
+            [redis_binary(), "--port", str(port), "--bind", "127.0.0.1",
+             "--cluster-enabled", "yes", "--cluster-config-file", str(d / "nodes.conf"),
+             "--dir", str(d), "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    try:
+        nodes = [redis.Redis(port=p, socket_timeout=2) for p in ports]
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if all(n.ping() for n in nodes):
+                    break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        for port in ports[1:]:
+            nodes[0].execute_command("CLUSTER", "MEET", "127.0.0.1", port)
+        share = 16384 // 3
+        for i, node in enumerate(nodes):
+            high = 16383 if i == 2 else (i + 1) * share - 1
+            node.execute_command("CLUSTER", "ADDSLOTS", *range(i * share, high + 1))
+        while not all(b"cluster_state:ok" in n.execute_command("CLUSTER", "INFO")
+                      for n in nodes):
+            assert time.monotonic() < deadline + 20, "cluster did not form"
+            time.sleep(0.1)
+        yield f"redis+cluster://127.0.0.1:{ports[0]}"
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
+def test_reports_and_reads_through_a_cluster(cluster: str, tmp_path: Path) -> None:
+    settings = Settings(redis_url=cluster, data_dir=str(tmp_path), api_tokens=(TOKEN,),
+                        device_secret="s")
+    app = create_app(settings)
+    try:
+        client = app.test_client()
+        assert post(client, example("trustkit-ios.json")).status_code == 204
+        assert post_chunked(client, example("trustkit-android.json")).status_code == 204
+        assert post(client, example("chromium-hpkp.json")).status_code == 204
+        assert post(client, example("trustkit-ios-captured-2015.json")).status_code == 204
+        summary = client.get("/v1/summary", headers=auth()).json
+        assert (summary["reports"], summary["hosts"], summary["chains"]) == (4, 2, 3)
+        since = {"since": "2000-01-01T00:00:00Z"}
+        windowed = client.get("/v1/summary", headers=auth(), query_string=since).json
+        assert (windowed["reports"], windowed["hosts"], windowed["chains"]) == (4, 2, 3)
+        listed = client.get("/v1/hosts", headers=auth(), query_string=since).json
+        assert len(listed["items"]) == 2
+        host = client.get("/v1/hosts/api.example.com", headers=auth()).json
+        assert {c["fingerprint"]: c["reports"] for c in host["chains"]}[IOS_FP] == 2
+        chain = client.get(f"/v1/chains/{IOS_FP}", headers=auth()).json
+        assert chain["reports"] == 2 and len(chain["certificates"]) == 2
+        hosts = client.get("/v1/hosts", headers=auth()).json
+        assert {h["hostname"] for h in hosts["items"]} == {"api.example.com",
+                                                           "www.datatheorem.com"}
+        timeline = client.get("/v1/hosts/api.example.com/timeline?interval=day",
+                              headers=auth()).json
+        assert sum(p["reports"] for p in timeline["points"]) == 3
+        ingestor = app.extensions["collector"].ingestor
+        assert ingestor.store.run_id().count(",") == 2  # one run id per primary
+        assert not ingestor.failed
+    finally:
+        app.extensions["collector"].ingestor.close()
+
+
+def test_cluster_replay_is_exactly_once(cluster: str, tmp_path: Path) -> None:
+    settings = Settings(redis_url=cluster, data_dir=str(tmp_path), api_tokens=(TOKEN,),
+                        device_secret="s", key_prefix="replay")
+    app = create_app(dataclasses.replace(settings))
+    try:
+        client = app.test_client()
+        for _ in range(3):
+            assert post(client, example("trustkit-ios.json")).status_code == 204
+        ingestor = app.extensions["collector"].ingestor
+        assert ingestor.flush(5)
+        ingestor._fail("TimeoutError")  # as if replies were lost: everything is replayed
+        deadline = time.monotonic() + 10
+        while ingestor.failed and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert client.get("/v1/summary", headers=auth()).json["reports"] == 3
+    finally:
+        app.extensions["collector"].ingestor.close()

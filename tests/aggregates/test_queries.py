@@ -1,0 +1,77 @@
+"""Queries and their helpers, directly against Redis: windows, cursors, missing data."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+from flask.testing import FlaskClient
+
+from collector.aggregates.keys import Keys
+from collector.aggregates.queries import Queries
+from collector.aggregates.readutil import BadCursor, Window, decode_cursor, encode_cursor, iso
+from tests.helpers import CHROME_FP, IOS_FP, send_golden
+
+NOW = datetime(2026, 6, 15, 12, 30, tzinfo=UTC)
+
+
+def test_window_days_are_clipped_to_retention() -> None:
+    assert len(Window().days(90, NOW)) == 91
+    assert Window(since=NOW - timedelta(days=1)).days(90, NOW) == [
+        datetime(2026, 6, 14, tzinfo=UTC), datetime(2026, 6, 15, tzinfo=UTC)]
+    assert Window(until=NOW - timedelta(days=400)).days(90, NOW) == []
+    assert Window(since=NOW + timedelta(days=1)).days(90, NOW) == []
+    assert Window(until=datetime(1, 1, 1, tzinfo=UTC)).days(90, NOW) == []
+    assert Window(since=datetime(1, 1, 1, tzinfo=UTC)).span(90, NOW) == (
+        NOW - timedelta(days=90), NOW)
+    day = datetime(2026, 6, 15, tzinfo=UTC)
+    w = Window(since=day + timedelta(hours=3, minutes=30), until=day + timedelta(hours=5))
+    assert [h for h in range(24) if w.hour_in(day, h)] == [3, 4, 5]
+
+
+def test_cursors_round_trip_and_reject_garbage() -> None:
+    cursor = encode_cursor("h", "reports", 150)
+    assert decode_cursor(cursor, "h", "reports") == 150
+    assert decode_cursor(None, "h", "reports") == 0
+    for bad in ("", "!!", "aGVsbG8", cursor + "!", encode_cursor("h", "reports", 10**10)):
+        with pytest.raises(BadCursor):
+            decode_cursor(bad, "h", "reports")
+    with pytest.raises(BadCursor):
+        decode_cursor(cursor, "h", "last_seen")
+    with pytest.raises(BadCursor):
+        decode_cursor(cursor, "c", "reports")
+
+
+def test_iso_formats_milliseconds() -> None:
+    assert iso(b"1700000000123") == "2023-11-14T22:13:20Z"
+    assert iso(None) is None and iso(b"") is None
+
+
+def test_missing_things_are_none(rdb: redis.Redis, keys: Keys) -> None:
+    q = Queries(rdb, keys, 90)
+    assert q.host("nothing.example", Window()) is None
+    assert q.timeline("nothing.example", "day", Window()) is None
+    assert q.chain("0" * 64, Window()) is None
+    assert q.hosts(Window(), "reports", 0, 10) == ([], False)
+    assert q.chains(Window(since=NOW), 0, 10) == ([], False)
+    assert q.summary(Window())["reports"] == 0
+
+
+def test_views_share_one_reader(client: FlaskClient, rdb: redis.Redis, keys: Keys) -> None:
+    send_golden(client)
+    q = Queries(rdb, keys, 90)
+    items, more = q.hosts(Window(), "reports", 0, 1)
+    assert more and items[0]["hostname"] == "api.example.com"
+    items, more = q.hosts(Window(), "reports", 1, 1)
+    assert not more and items[0]["hostname"] == "www.datatheorem.com"
+    chain = q.chain(IOS_FP, Window())
+    assert chain is not None and chain["hosts"] == [{"hostname": "api.example.com", "reports": 2}]
+    # A certificate gone from Redis leaves the rest of the chain view intact.
+    record = rdb.hget(keys.glob.chain(CHROME_FP), "certs")
+    assert isinstance(record, bytes)
+    rdb.delete(keys.glob.cert(record.decode().split(",")[0]))
+    chain = q.chain(CHROME_FP, Window())
+    assert chain is not None and len(chain["certificates"]) == 2
+    timeline = q.timeline("api.example.com", "hour", Window())
+    assert timeline is not None and sum(p["reports"] for p in timeline["points"]) == 4

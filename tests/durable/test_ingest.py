@@ -1,0 +1,215 @@
+"""Durability of accepted reports: spool first, Redis behind, exactly-once replays.
+
+The Ingestor is driven step by step (no background thread) against a real redis-server
+that the tests kill, restart and fill with poison keys.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from collector.aggregates.keys import Keys
+from collector.aggregates.writer import ReportStore, connect
+from collector.durable.ingest import Ingestor, Unavailable
+from collector.durable.spool import Spool
+from collector.server.serve import RedisServer
+from tests.helpers import report
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RedisServer]:
+    s = RedisServer(tmp_path / "redis", appendonly=True).start()
+    yield s
+    s.stop()
+
+
+def make(server: RedisServer, tmp_path: Path, owner: str = "w1", **kw: int) -> Ingestor:
+    client = connect(server.url, 0.5)
+    store = ReportStore(client, Keys("pc"), retention_s=86400, host_cap=kw.get("cap", 200))
+    spool = Spool(tmp_path / "spool", owner=owner,
+                  max_bytes=kw.get("max_bytes", 64 * 2**20))
+    return Ingestor(store, spool, owner)
+
+
+def counted(server: RedisServer) -> int:
+    client = redis.Redis.from_url(server.url)
+    return int(client.hget("pc:{g}:totals", "reports") or 0)
+
+
+def host_reports(server: RedisServer, host: str = "api.example.com") -> int:
+    client = redis.Redis.from_url(server.url)
+    return int(client.hget(Keys("pc").host(host).meta, "reports") or 0)
+
+
+def drive(ing: Ingestor, steps: int = 50) -> None:
+    for _ in range(steps):
+        ing.step(wait=0.001)
+        if not ing.pending() and not ing.failed:
+            return
+
+
+def test_accepted_reports_reach_redis_in_batches(server: RedisServer, tmp_path: Path) -> None:
+    ing = make(server, tmp_path)
+    for i in range(30):
+        assert ing.submit(report(i)) == "spool"
+    drive(ing)
+    assert counted(server) == 30
+    assert host_reports(server) == 30
+
+
+def test_redis_killed_then_restarted_counts_each_report_once(
+        server: RedisServer, tmp_path: Path) -> None:
+    ing = make(server, tmp_path)
+    for i in range(10):
+        ing.submit(report(i))
+    drive(ing)
+    server.process.kill()  # type: ignore[union-attr]
+    server.process.wait()  # type: ignore[union-attr]
+    for i in range(10, 25):
+        assert ing.submit(report(i)) == "spool"  # still 204: the spool holds them
+    ing.step(wait=0.001)
+    assert ing.failed
+    server.start()
+    for _ in range(20):
+        ing.step(wait=0.001)
+        if not ing.failed:
+            break
+    drive(ing)
+    assert not ing.failed
+    assert counted(server) == 25
+    assert host_reports(server) == 25
+
+
+def test_restart_that_lost_acknowledged_writes_is_replayed(tmp_path: Path) -> None:
+    """No AOF: a restart loses everything; the retained window puts it back, once."""
+    server = RedisServer(tmp_path / "redis", appendonly=False).start()
+    try:
+        ing = make(server, tmp_path)
+        for i in range(12):
+            ing.submit(report(i))
+        drive(ing)
+        ing._check_restart()  # remember the run id
+        assert counted(server) == 12
+        server.stop()
+        server.start()
+        assert counted(server) == 0
+        ing._check_restart()
+        assert ing.failed
+        drive(ing)
+        drive(ing)
+        assert counted(server) == 12
+        ing._check_restart()
+        ing.recover()  # a second replay is a no-op
+        assert counted(server) == 12
+    finally:
+        server.stop()
+
+
+def test_lost_reply_replay_is_not_double_counted(server: RedisServer, tmp_path: Path) -> None:
+    ing = make(server, tmp_path)
+    for i in range(5):
+        ing.submit(report(i))
+    drive(ing)
+    # As if the replies had been lost: the writer fails and replays everything it kept.
+    ing._fail("TimeoutError")
+    drive(ing)
+    assert counted(server) == 5
+    assert ing.stats.replayed >= 5
+
+
+def test_orphan_segments_of_a_dead_worker_are_replayed(
+        server: RedisServer, tmp_path: Path) -> None:
+    dead = make(server, tmp_path, owner="dead")
+    dead.failed = True  # never reaches Redis: its records stay in its segment
+    for i in range(7):
+        dead.submit(report(i))
+    dead.spool.close()  # the process is gone: its owner lock is released
+    alive = make(server, tmp_path, owner="alive")
+    assert alive.spool.drain(alive._apply_raw, orphans_only=True) == 7
+    assert counted(server) == 7
+    assert alive.spool.drain(alive._apply_raw, orphans_only=True) == 0
+
+
+def test_live_workers_segments_are_not_taken(server: RedisServer, tmp_path: Path) -> None:
+    busy = make(server, tmp_path, owner="busy")
+    busy.failed = True
+    for i in range(3):
+        busy.submit(report(i))
+    busy.spool.rotate()
+    other = make(server, tmp_path, owner="other")
+    assert other.spool.drain(other._apply_raw, orphans_only=True) == 0
+    assert counted(server) == 0
+
+
+def test_full_spool_writes_directly_and_503_only_when_both_fail(
+        server: RedisServer, tmp_path: Path) -> None:
+    ing = make(server, tmp_path, max_bytes=1)
+    assert ing.submit(report(1)) == "redis"
+    assert counted(server) == 1
+    server.stop()
+    with pytest.raises(Unavailable):
+        ing.submit(report(2))
+    assert ing.stats.refused == 1
+
+
+def test_poison_key_dead_letters_without_partial_host_writes(
+        server: RedisServer, tmp_path: Path) -> None:
+    client = redis.Redis.from_url(server.url)
+    hk = Keys("pc").host("poison.example.com")
+    client.set(hk.chains, "not a zset")
+    ing = make(server, tmp_path)
+    ing.submit(report(1, host="poison.example.com"))
+    ing.submit(report(2))
+    drive(ing)
+    assert client.hget(hk.meta, "reports") is None  # nothing half-written for that host
+    assert host_reports(server) == 1
+    assert counted(server) == 1  # the poisoned report is not in the global totals either
+    assert ing.stats.dead_lettered == 1
+    assert (tmp_path / "spool" / "dead-letter.ndjson").read_text().count("\n") == 1
+
+
+def test_sealed_segments_are_dropped_once_acknowledged(
+        server: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import collector.durable.ingest as ingest
+
+    monkeypatch.setattr(ingest, "REPLAY_WINDOW_S", 0.0)
+    ing = make(server, tmp_path)
+    for i in range(4):
+        ing.submit(report(i))
+    drive(ing)
+    ing._rotate()
+    time.sleep(0.01)
+    ing._rotate()
+    assert ing.spool.own_sealed() == []
+    assert counted(server) == 4
+
+
+def test_reports_survive_a_close_and_are_replayed_by_the_next_worker(
+        server: RedisServer, tmp_path: Path) -> None:
+    first = make(server, tmp_path, owner="first")
+    first.failed = True
+    first.submit(report(1))
+    first.close()
+    second = make(server, tmp_path, owner="second")
+    second.spool.drain(second._apply_raw, orphans_only=True)
+    assert counted(server) == 1
+
+
+def test_a_failure_without_restart_replays_only_unconfirmed_segments(
+        server: RedisServer, tmp_path: Path) -> None:
+    ing = make(server, tmp_path)
+    for i in range(10):
+        ing.submit(report(i))
+    drive(ing)
+    ing._check_restart()
+    ing._rotate()  # sealed, and every record in it acknowledged
+    ing.submit(report(10))  # not yet written when the failure hits
+    ing._fail("TimeoutError")
+    drive(ing)
+    assert ing.stats.replayed == 1
+    assert counted(server) == 11

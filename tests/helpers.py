@@ -1,0 +1,223 @@
+"""Helpers shared by the test packages: golden examples, posting reports, reading Redis back.
+
+Fixtures live in ``conftest.py``; plain functions and constants live here, so no test
+module imports another."""
+
+from __future__ import annotations
+
+import copy
+import http.client
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import redis
+from flask.testing import FlaskClient
+
+from collector.config import Settings
+from collector.intake import body as intake
+from collector.intake import formats
+from collector.intake.report import Report
+
+# Golden report bodies as real clients send them: a copy of the project's shared/examples,
+# kept in the repository so a bare clone tests the same bytes.
+# Golden report bodies as real clients send them: a copy of the project's shared/examples,
+# kept in the repository so a bare clone tests the same bytes.
+EXAMPLES = Path(__file__).resolve().parent / "examples"
+
+
+TOKEN = "test-token-0123456789"
+
+
+def example(name: str) -> bytes:
+    return (EXAMPLES / name).read_bytes()
+
+
+def example_doc(name: str) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(example(name))
+    return doc
+
+
+def auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKEN}"}
+
+
+def post(client: FlaskClient, body: bytes | str | dict[str, Any], *,
+         content_type: str = "application/json", **kw: Any) -> Any:
+    data = json.dumps(body) if isinstance(body, dict) else body
+    return client.post("/v1/reports", data=data, content_type=content_type, **kw)
+
+
+def snapshot(rdb: redis.Redis) -> dict[bytes, bytes | None]:
+    """Every key with its serialised value: compared before and after a rejection."""
+    return {k: rdb.dump(k) for k in rdb.scan_iter("*")}
+
+
+def spool_files(settings: Settings) -> list[tuple[str, int]]:
+    root = Path(settings.data_dir) / "spool"
+    if not root.exists():
+        return []
+    return sorted((str(p.relative_to(root)), p.stat().st_size)
+                  for p in root.rglob("*") if p.is_file() and not p.name.endswith(".lock"))
+
+
+def post_chunked(client: FlaskClient, body: bytes, content_type: str = "application/json") -> Any:
+    """As gunicorn presents an Android (chunked) body: no Content-Length, input terminated."""
+
+    return client.post("/v1/reports", input_stream=io.BytesIO(body),
+                       headers={"Content-Type": content_type, "Transfer-Encoding": "chunked"},
+                       environ_overrides={"wsgi.input_terminated": True})
+
+
+IOS_FP = "eaa82f0fbf1e1c87fb2b8c5f921bf7644a4a30f38e52b1410b0994e4d91c4a5f"
+
+
+CHROME_FP = "0c8006c3dfde126f5831a9a4676105cf239bf85ad55cd3daed1069cff7319a37"
+
+
+CHROME_PINS = ["FkcecKS4/1ezi5+WULXkgClhPhZo/2FBIMxCLuirxuY=",
+               "GOWj8Bj2g13KpNcl+TelAozf8VPSUV6b9FWJx728SXI=",
+               "3Eg0a+0XEJaNrncSZ01AbLDOBR1VlgP/J64JzoaML8U="]
+
+
+GOLDEN = ("trustkit-ios.json", "trustkit-android.json", "chromium-hpkp.json", "expect-ct.json",
+          "trustkit-ios-captured-2015.json")
+
+
+def flush(client: FlaskClient) -> None:
+    assert client.application.extensions["collector"].ingestor.flush(10)
+
+
+def send(client: FlaskClient, *bodies: bytes | dict[str, Any]) -> None:
+    for body in bodies:
+        ctype = "application/json"
+        if isinstance(body, bytes) and b"expect-ct-report" in body:
+            ctype = "application/expect-ct-report+json"
+        resp = post(client, body, content_type=ctype)
+        assert resp.status_code == 204, resp.json
+    flush(client)
+
+
+def send_golden(client: FlaskClient) -> None:
+    send(client, *(example(n) for n in GOLDEN))
+
+
+def public_trust_ios(**changes: Any) -> dict[str, Any]:
+    """A report-only iOS report whose offending chain is the public-trust Chromium chain."""
+    doc = example_doc("trustkit-ios.json")
+    doc["validated-certificate-chain"] = copy.deepcopy(
+        example_doc("chromium-hpkp.json")["validated-certificate-chain"])
+    doc.update(changes)
+    return doc
+
+
+def redis_text(rdb: redis.Redis) -> bytes:
+    """Every key name and every stored value (not DUMP: RDB compresses long strings)."""
+    db: Any = rdb  # redis-py's annotations do not know decode_responses=False
+    out: list[bytes] = []
+    for key in db.scan_iter("*"):
+        kind = db.type(key)
+        out.append(key)
+        if kind == b"string":
+            out.append(db.get(key) or b"")
+        elif kind == b"hash":
+            out.extend(k + b"=" + v for k, v in db.hgetall(key).items())
+        elif kind == b"zset":
+            out.extend(m for m, _ in db.zrange(key, 0, -1, withscores=True))
+        elif kind == b"set":
+            out.extend(db.smembers(key))
+        elif kind == b"list":
+            out.extend(db.lrange(key, 0, -1))
+        else:
+            raise AssertionError(f"unexpected type {kind!r}")
+    return b"\n".join(out)
+
+
+def report(n: int, host: str = "api.example.com") -> Report:
+    doc = intake.parse_json(example("trustkit-ios.json"))
+    doc["app-vendor-id"] = f"device-{n}"
+    doc["hostname"] = host
+    return formats.build(doc, received_ms=int(time.time() * 1000), secret=b"s", client_addr=None)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Served:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.data_dir = data_dir
+        self.env = env or {}
+        environ = {k: v for k, v in os.environ.items()
+                   if not k.startswith("COLLECTOR_") and k != "REDIS_URL"}
+        environ.update({"COLLECTOR_DATA_DIR": str(data_dir), **(env or {})})
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.log = data_dir.parent / f"serve-{self.port}.log"
+        self._log_file = open(self.log, "wb")  # noqa: SIM115 - a pipe nobody reads would block
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "collector.cli", "serve", "--bind",
+             f"127.0.0.1:{self.port}", "--workers", "2"],
+            env=environ, stdout=self._log_file, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if self.request("GET", "/healthz")[0] == 200:
+                    return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("collector did not start")
+
+    def request(self, method: str, path: str, body: bytes | None = None,
+                headers: dict[str, str] | None = None, chunked: bool = False) -> tuple[int, bytes]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            if chunked and body is not None:
+                conn.putrequest(method, path)
+                for k, v in (headers or {}).items():
+                    conn.putheader(k, v)
+                conn.putheader("Transfer-Encoding", "chunked")
+                conn.endheaders()
+                for i in range(0, len(body), 1000):
+                    part = body[i:i + 1000]
+                    conn.send(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+                conn.send(b"0\r\n\r\n")
+            else:
+                conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        finally:
+            conn.close()
+
+    def token(self) -> str:
+        configured = self.env.get("COLLECTOR_API_TOKENS")
+        if configured:
+            return configured.split(",")[0]
+        return (self.data_dir / "api-token").read_text().strip()
+
+    def summary(self) -> dict[str, Any]:
+        status, body = self.request("GET", "/v1/summary",
+                                    headers={"Authorization": f"Bearer {self.token()}"})
+        assert status == 200, body
+        doc: dict[str, Any] = json.loads(body)
+        return doc
+
+    def stop(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=40)
+        self._log_file.close()
+        return self.log.read_text("utf-8", "replace")
