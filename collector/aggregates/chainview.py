@@ -12,10 +12,8 @@ import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
-from cryptography import x509
-
 from collector.aggregates.readutil import Window, iso, ranked, rfc3339, text
-from collector.intake.chains import ChainError, der_to_pem, load_der, spki_pin
+from collector.intake.chains import ChainError, der_to_pem, load_der, self_issued, spki_pin
 from collector.intel.advice import pins_that_would_pass
 from collector.intel.classify import PUBLIC_TRUST
 
@@ -27,16 +25,12 @@ _info: OrderedDict[str, tuple[str, bool]] = OrderedDict()
 _lock = threading.Lock()
 
 
-def _self_issued(cert: x509.Certificate) -> bool:
-    return cert.subject.public_bytes() == cert.issuer.public_bytes()
-
-
 def _remember(cert_hash: str, der: bytes) -> tuple[str, bool] | None:
     try:
         cert = load_der(der)
     except ChainError:
         return None
-    found = (spki_pin(cert), _self_issued(cert))
+    found = (spki_pin(cert), self_issued(cert))
     with _lock:
         _info[cert_hash] = found
         if len(_info) > _CACHE_SIZE:

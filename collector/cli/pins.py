@@ -26,9 +26,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from collector.cli.sources import CliError
-from collector.intake.chains import load_der, spki_pin
+from collector.intake.chains import PEM_BLOCK, load_der, spki_pin
 
-_PEM = re.compile(rb"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----")
 _HOSTPORT = re.compile(
     r"\[(?P<v6>[0-9A-Fa-f:.]+)\](?::(?P<p6>\d+))?|(?P<h>[^:\s]+)(?::(?P<p>\d+))?")
 _ENCODING_DER = 2  # _ssl.ENCODING_DER: Certificate.public_bytes() of the private chain API
@@ -49,7 +48,7 @@ MEANINGS = {
 
 def certs_from_file(path: Path) -> list[bytes]:
     data = path.read_bytes()
-    blocks = _PEM.findall(data)
+    blocks = PEM_BLOCK.findall(data)
     if blocks:
         return [x509.load_pem_x509_certificate(b).public_bytes(serialization.Encoding.DER)
                 for b in blocks]

@@ -23,6 +23,8 @@ MAX_PEM_CHARS = 32 * 1024
 _BEGIN = "-----BEGIN CERTIFICATE-----"
 _END = "-----END CERTIFICATE-----"
 _B64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+# One PEM certificate block inside a bundle or file (roots, operator-supplied chains).
+PEM_BLOCK = re.compile(rb"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----")
 _WS = re.compile(r"[ \t\r\n]+")
 
 
@@ -70,7 +72,7 @@ def spki_pin(cert: x509.Certificate) -> str:
     return base64.b64encode(hashlib.sha256(spki).digest()).decode("ascii")
 
 
-def _self_issued(cert: x509.Certificate) -> bool:
+def self_issued(cert: x509.Certificate) -> bool:
     return cert.subject.public_bytes() == cert.issuer.public_bytes()
 
 
@@ -98,7 +100,7 @@ def fingerprint(ders: Sequence[bytes]) -> str:
     of one interception proxy the same chain.
     """
     kept = list(ders)
-    if len(kept) > 1 and _self_issued(load_der(kept[-1])):
+    if len(kept) > 1 and self_issued(load_der(kept[-1])):
         kept.pop()
     return hashlib.sha256(b"".join(kept)).hexdigest()
 

@@ -6,12 +6,9 @@ format quirk is tested as a function.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 import hashlib
 import hmac
-import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -22,14 +19,13 @@ from marshmallow import Schema, ValidationError
 from collector.intake import schemas
 from collector.intake.chains import Chain, ChainError, parse_chain
 from collector.intake.hostnames import HostnameError, is_within, normalise
+from collector.intake.pins import canonical_pin
 from collector.intake.rejection import Rejection
 from collector.intake.report import Report
 
 MAX_KEYS = 64
 _IOS = {"IOS", "MACOS", "TVOS", "WATCHOS", "OSX"}
 _TRUSTKIT_KEYS = ("app-bundle-id", "trustkit-version", "app-vendor-id", "app-identifier")
-_PIN = re.compile(r'pin-sha256="([A-Za-z0-9+/=]{1,64})"')
-_B64 = re.compile(r"[A-Za-z0-9+/]{42,44}={0,2}")
 
 
 def unprocessable(errors: Mapping[str, list[str]], detail: str = "The report is invalid.") \
@@ -79,16 +75,10 @@ def _canonical_pins(raw: tuple[str, ...]) -> tuple[str, ...]:
     """Cached: every report from one app build carries the same pin set."""
     out = set()
     for item in raw:
-        m = _PIN.fullmatch(item)
-        value = m.group(1) if m else item if _B64.fullmatch(item) else None
-        try:
-            digest = base64.b64decode(value + "=" * (-len(value) % 4), validate=True) \
-                if value else b""
-        except (binascii.Error, ValueError):
-            digest = b""
-        if len(digest) != 32:
+        pin = canonical_pin(item)
+        if pin is None:
             raise unprocessable({"known-pins": ['Each pin must be pin-sha256="<base64>".']})
-        out.add(base64.b64encode(digest).decode("ascii"))
+        out.add(pin)
     return tuple(sorted(out))
 
 

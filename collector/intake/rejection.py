@@ -16,6 +16,11 @@ TYPE_PREFIX = "https://pin-collector.dev/problems/"
 MAX_BODY = 1024
 
 
+def status_reason(status: int) -> str:
+    """The reason slug of a bare HTTP status: its phrase, lower-case, hyphenated."""
+    return HTTPStatus(status).phrase.lower().replace(" ", "-").replace("'", "")
+
+
 class Rejection(Exception):
     """A refusal with a status, a fixed reason slug and a fixed detail."""
 

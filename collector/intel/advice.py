@@ -11,14 +11,15 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-_PIN_DIRECTIVE = re.compile(r'^\s*pin-sha256\s*=\s*"([^"]*)"\s*$', re.I)
+from collector.intake.pins import canonical_pin
+
 _DATE_PREFIX = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
 
 
 def normalize_pin(pin: str) -> str:
-    """Base64 digest from either ``pin-sha256="..."`` (report known-pins) or a bare digest."""
-    m = _PIN_DIRECTIVE.match(pin)
-    return m.group(1) if m else pin.strip()
+    """Base64 digest from either ``pin-sha256="..."`` (report known-pins) or a bare digest;
+    anything that is not a SHA-256 pin is kept as written (it can then match nothing)."""
+    return canonical_pin(pin) or pin.strip()
 
 
 def _unique(pins: Sequence[str]) -> list[str]:

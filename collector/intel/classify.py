@@ -27,7 +27,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 from cryptography.x509.verification import PolicyBuilder, Store
 
-from collector.intake.chains import spki_pin
+from collector.intake.chains import PEM_BLOCK, spki_pin
 
 INTERCEPTION_TOOL = "interception-tool"
 TLS_INSPECTION = "tls-inspection"
@@ -38,9 +38,6 @@ PRODUCT_KINDS = frozenset({INTERCEPTION_TOOL, TLS_INSPECTION})
 # Product names live in these attributes; C/ST/L are left out on purpose (Burp's C=PortSwigger
 # is not even a valid country code, and geographic values identify nothing).
 _NAME_OIDS = (NameOID.COMMON_NAME, NameOID.ORGANIZATION_NAME, NameOID.ORGANIZATIONAL_UNIT_NAME)
-_PEM_BLOCK = re.compile(
-    rb"-----BEGIN CERTIFICATE-----\s+[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----"
-)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,7 +114,7 @@ def load_roots(pem: bytes) -> list[x509.Certificate]:
     today and will refuse later; one bad root must not take public-trust detection down.
     """
     roots = []
-    for block in _PEM_BLOCK.findall(pem):
+    for block in PEM_BLOCK.findall(pem):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

@@ -24,11 +24,11 @@ import time
 
 from flask import Blueprint, Response, g, request
 
+from collector.intake.rejection import TYPE_PREFIX
 from collector.web import metrics
 from collector.web.problems import PROBLEM_JSON
 
 log = logging.getLogger("collector.access")
-_TYPE_PREFIX = "https://pin-collector.dev/problems/"
 FLUSH_S = 0.1
 MAX_BUFFERED = 10_000
 
@@ -107,8 +107,8 @@ def problem_reason(response: Response) -> str | None:
     except ValueError:
         return None
     kind = doc.get("type") if isinstance(doc, dict) else None
-    if isinstance(kind, str) and kind.startswith(_TYPE_PREFIX):
-        return metrics.reason_label(kind.removeprefix(_TYPE_PREFIX))
+    if isinstance(kind, str) and kind.startswith(TYPE_PREFIX):
+        return metrics.reason_label(kind.removeprefix(TYPE_PREFIX))
     return "other"
 
 

@@ -30,6 +30,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from collector.intake.rejection import status_reason
+
 if TYPE_CHECKING:
     from collector.durable.ingest import Ingestor, IngestStats
 
@@ -62,7 +64,7 @@ _REASONS = frozenset({
     "malformed-json", "invalid-report", "unsupported-media-type", "unsupported-content-encoding",
     "body-too-large", "unavailable", "rate-limited", "internal-error", "bad-query",
     "storage-unavailable",
-    *(s.phrase.lower().replace(" ", "-").replace("'", "") for s in HTTPStatus),
+    *(status_reason(s) for s in HTTPStatus),
 })
 _ENDPOINT_OK = frozenset("abcdefghijklmnopqrstuvwxyz_.")
 _seen: weakref.WeakKeyDictionary[Ingestor, dict[str, int]] = weakref.WeakKeyDictionary()

@@ -11,7 +11,7 @@ from http import HTTPStatus
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
-from collector.intake.rejection import Rejection
+from collector.intake.rejection import Rejection, status_reason
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -38,8 +38,7 @@ def _from_http(exc: HTTPException) -> Rejection:
     if code == 405:
         valid = getattr(exc, "valid_methods", None) or []
         headers["Allow"] = ", ".join(sorted(valid))
-    reason = HTTPStatus(code).phrase.lower().replace(" ", "-").replace("'", "")
-    return Rejection(code, reason, HTTPStatus(code).description, headers=headers)
+    return Rejection(code, status_reason(code), HTTPStatus(code).description, headers=headers)
 
 
 def register(app: Flask) -> None:
