@@ -127,9 +127,3 @@ _CASTS: dict[str, Callable[[str], Any]] = {
     "redis_timeout_seconds": _positive_float,
     "rate_limit_per_minute": int,
 }
-
-# Documented defaults, printed by `pin-collector config` and kept in deploy/collector.env.example.
-DOCUMENTED = {
-    "REDIS_URL": "unset: embedded redis-server under the data dir",
-    **{PREFIX + k.upper(): "" for k in _CASTS},
-}

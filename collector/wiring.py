@@ -17,9 +17,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from collector import datadir
+from collector.aggregates.connection import connect
 from collector.aggregates.keys import Keys
-from collector.aggregates.queries import Queries
-from collector.aggregates.writer import ReportStore, connect
+from collector.aggregates.read.context import ReadContext
+from collector.aggregates.writer import ReportStore
 from collector.config import Settings
 from collector.durable.ingest import Ingestor
 from collector.durable.spool import Spool
@@ -28,13 +29,14 @@ from collector.intel.classify import Classification, Classifier
 
 EXTENSION = "collector"
 _CLASS_CACHE = 4096
+READ_TIMEOUT_S = 2.0
 
 
 @dataclass
 class Services:
     settings: Settings
     ingestor: Ingestor
-    queries: Queries
+    reads: ReadContext
     classifier: Classifier
     api_tokens: tuple[str, ...]
     device_secret: bytes
@@ -65,12 +67,22 @@ class Services:
         return replace(report, classification=found.kind, label=found.label)
 
 
-def build(settings: Settings) -> Services:
+def _redis_url(settings: Settings) -> str:
     if not settings.redis_url:
         raise RuntimeError("REDIS_URL is not set: start the collector with `pin-collector serve`")
+    return settings.redis_url
+
+
+def reader(settings: Settings, *, timeout: float = READ_TIMEOUT_S) -> ReadContext:
+    """What the read views take: a reading client (one retry: reads are idempotent)."""
+    client = connect(_redis_url(settings), timeout, pool_size=16, retries=1)
+    return ReadContext(client, Keys(settings.key_prefix), settings.retention_days)
+
+
+def build(settings: Settings) -> Services:
     keys = Keys(settings.key_prefix)
-    writer_client = connect(settings.redis_url, settings.redis_timeout_seconds)
-    reader_client = connect(settings.redis_url, 2.0, pool_size=16, retries=1)
+    writer_client = connect(_redis_url(settings), settings.redis_timeout_seconds)
+    reads = reader(settings)
     store = ReportStore(writer_client, keys, retention_s=settings.retention_seconds,
                         host_cap=settings.host_cap)
     writer = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
@@ -81,7 +93,7 @@ def build(settings: Settings) -> Services:
     return Services(
         settings=settings,
         ingestor=ingestor,
-        queries=Queries(reader_client, keys, settings.retention_days),
+        reads=reads,
         classifier=Classifier.from_files(settings.public_roots, settings.products_file),
         api_tokens=tokens,
         device_secret=datadir.device_secret(settings.data_dir, settings.device_secret),

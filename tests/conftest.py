@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 from collector import create_app
 from collector.aggregates.keys import Keys
 from collector.config import Settings
-from collector.server.serve import RedisServer
+from collector.server.embedded import RedisServer
 from tests.helpers import EXAMPLES, TOKEN
 
 

@@ -12,12 +12,14 @@ import argparse
 import json
 import os
 import sys
-import urllib.parse
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from collector.config import ConfigError
+
+if TYPE_CHECKING:
+    from collector.cli.sources import Source
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -34,28 +36,31 @@ def _time(raw: str) -> datetime:
     return value
 
 
-def _source(args: argparse.Namespace) -> Any:
-    from collector.cli.sources import ApiSource, CliError, RedisSource
+def _source(args: argparse.Namespace) -> Source:
+    from collector.cli.redis_source import redis_source
+    from collector.cli.sources import ApiSource, CliError
 
     url = args.url or os.environ.get("PIN_COLLECTOR_URL")
     if args.redis_url:
-        return RedisSource(args.redis_url)
+        return redis_source(args.redis_url)
     if url:
         return ApiSource(url, args.token or os.environ.get("PIN_COLLECTOR_TOKEN"))
     if os.environ.get("REDIS_URL"):
-        return RedisSource(os.environ["REDIS_URL"])
+        return redis_source(os.environ["REDIS_URL"])
     raise CliError("say where to read: --url (with a token) or --redis-url", 2)
 
 
 def _read(args: argparse.Namespace) -> int:
+    from collector.aggregates.read.params import MAX_LIMIT
+    from collector.aggregates.read.windows import Window
     from collector.cli import output as clifmt
-    from collector.cli.sources import pages, window_params
+    from collector.cli.sources import pages
 
     src = _source(args)
-    params = window_params(args.since, args.until)
+    w = Window(args.since, args.until)
     if args.command == "export":
-        rows = clifmt.export_rows(pages(src, "/v1/hosts", params),
-                                  pages(src, "/v1/chains", params))
+        rows = clifmt.export_rows(pages(lambda c: src.hosts(w, "reports", c, MAX_LIMIT)),
+                                  pages(lambda c: src.chains(w, c, MAX_LIMIT)))
         out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout  # noqa: SIM115
         try:
             count = clifmt.write_export(rows, args.format, out)
@@ -65,18 +70,14 @@ def _read(args: argparse.Namespace) -> int:
         print(f"exported {count} rows", file=sys.stderr)
         return 0
     if args.command == "summary":
-        doc, render = src.get("/v1/summary", params), clifmt.summary
+        doc, render = src.summary(w), clifmt.summary
     elif args.command == "hosts":
-        params.update(limit=str(args.limit), sort=args.sort)
-        if args.cursor:
-            params["cursor"] = args.cursor
-        doc, render = src.get("/v1/hosts", params), clifmt.hosts
+        doc = src.hosts(w, args.sort, args.cursor or None, args.limit)
+        render = clifmt.hosts
     elif args.command == "host":
-        path = "/v1/hosts/" + urllib.parse.quote(args.hostname, safe="")
-        doc, render = src.get(path, params), clifmt.host
+        doc, render = src.host(args.hostname, w), clifmt.host
     else:
-        path = "/v1/chains/" + urllib.parse.quote(args.fingerprint.lower(), safe="")
-        doc, render = src.get(path, params), clifmt.chain
+        doc, render = src.chain(args.fingerprint.lower(), w), clifmt.chain
     print(json.dumps(doc, indent=2, ensure_ascii=False) if args.json else render(doc))
     return 0
 

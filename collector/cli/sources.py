@@ -1,25 +1,21 @@
 """Where the CLI reads aggregates from: the HTTP API (with a token) or Redis directly.
 
-Both sources answer with the API's JSON documents, so every command prints the same thing
-whichever way it reads; Redis access goes through ``Queries``, exactly as the API does.
+Both sources answer each view with the API's JSON document, so every command prints the same
+thing whichever way it reads: ``ApiSource`` asks the API, ``redis_source.RedisSource`` calls
+the read views the API answers from (imported only when used: it needs the whole read side).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import re
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
-from datetime import datetime
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-from collector.aggregates.readutil import BadCursor, Window, decode_cursor, encode_cursor
-from collector.intake.hostnames import HostnameError, normalise
-
-_FP = re.compile(r"[0-9a-f]{64}")
+from collector.aggregates.read.windows import Window
 
 
 class CliError(Exception):
@@ -31,16 +27,34 @@ class CliError(Exception):
 
 
 class Source(Protocol):
-    def get(self, path: str, params: dict[str, str]) -> dict[str, Any]: ...
+    """One method per view; each returns the API's document or raises ``CliError``."""
+
+    def summary(self, window: Window) -> dict[str, Any]: ...
+
+    def hosts(self, window: Window, sort: str, cursor: str | None,
+              limit: int) -> dict[str, Any]: ...
+
+    def host(self, hostname: str, window: Window) -> dict[str, Any]: ...
+
+    def chains(self, window: Window, cursor: str | None, limit: int) -> dict[str, Any]: ...
+
+    def chain(self, fingerprint: str, window: Window) -> dict[str, Any]: ...
 
 
-def window_params(since: datetime | None, until: datetime | None) -> dict[str, str]:
+def window_params(window: Window) -> dict[str, str]:
     out = {}
-    if since is not None:
-        out["since"] = since.isoformat()
-    if until is not None:
-        out["until"] = until.isoformat()
+    if window.since is not None:
+        out["since"] = window.since.isoformat()
+    if window.until is not None:
+        out["until"] = window.until.isoformat()
     return out
+
+
+def _page_params(window: Window, cursor: str | None, limit: int) -> dict[str, str]:
+    params = {**window_params(window), "limit": str(limit)}
+    if cursor is not None:
+        params["cursor"] = cursor
+    return params
 
 
 class ApiSource:
@@ -52,6 +66,23 @@ class ApiSource:
         self.base = base_url.rstrip("/")
         self.token = token
         self.timeout = timeout
+
+    def summary(self, window: Window) -> dict[str, Any]:
+        return self.get("/v1/summary", window_params(window))
+
+    def hosts(self, window: Window, sort: str, cursor: str | None, limit: int) -> dict[str, Any]:
+        return self.get("/v1/hosts", {**_page_params(window, cursor, limit), "sort": sort})
+
+    def host(self, hostname: str, window: Window) -> dict[str, Any]:
+        path = "/v1/hosts/" + urllib.parse.quote(hostname, safe="")
+        return self.get(path, window_params(window))
+
+    def chains(self, window: Window, cursor: str | None, limit: int) -> dict[str, Any]:
+        return self.get("/v1/chains", _page_params(window, cursor, limit))
+
+    def chain(self, fingerprint: str, window: Window) -> dict[str, Any]:
+        path = "/v1/chains/" + urllib.parse.quote(fingerprint, safe="")
+        return self.get(path, window_params(window))
 
     def get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
         query = f"?{urllib.parse.urlencode(params)}" if params else ""
@@ -72,65 +103,12 @@ class ApiSource:
             raise CliError(f"cannot reach {self.base}: {exc}", 2) from None
 
 
-class RedisSource:
-    """Answers the same paths as the API, straight from Redis through Queries."""
-
-    def __init__(self, redis_url: str) -> None:
-        import redis
-
-        from collector.aggregates.keys import Keys
-        from collector.aggregates.queries import Queries
-        from collector.config import Settings
-
-        settings = Settings.from_env()
-        client = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
-        self.queries = Queries(client, Keys(settings.key_prefix), settings.retention_days)
-
-    def get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
-        import redis
-
-        try:
-            return self._get(path, params)
-        except redis.RedisError as exc:
-            raise CliError(f"redis: {type(exc).__name__}: {exc}", 2) from None
-
-    def _get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
-        q = self.queries
-        w = Window(*(datetime.fromisoformat(params[k]) if k in params else None
-                     for k in ("since", "until")))
-        limit = min(max(int(params.get("limit", "50")), 1), 500)
-        parts = [urllib.parse.unquote(p) for p in path.strip("/").split("/")[1:]]  # no "v1"
-        if parts == ["summary"]:
-            return q.summary(w)
-        if parts in (["hosts"], ["chains"]):
-            kind, sort = parts[0][0], params.get("sort", "reports")
-            try:
-                offset = decode_cursor(params.get("cursor"), kind, sort)
-            except BadCursor:
-                raise CliError("not a cursor from this list", 2) from None
-            items, more = q.hosts(w, sort, offset, limit) if kind == "h" \
-                else q.chains(w, offset, limit)
-            cursor = encode_cursor(kind, sort, offset + len(items)) if more else None
-            return {"items": items, "next_cursor": cursor}
-        found: dict[str, Any] | None = None
-        if parts[0] == "hosts" and len(parts) == 2:
-            try:
-                found = q.host(normalise(parts[1]), w)
-            except HostnameError:
-                found = None
-        elif parts[0] == "chains" and len(parts) == 2 and _FP.fullmatch(parts[1]):
-            found = q.chain(parts[1], w)
-        if found is None:
-            raise CliError(f"not found: {'/'.join(parts[1:])}", 1)
-        return found
-
-
-def pages(src: Source, path: str, params: dict[str, str]) -> Iterator[dict[str, Any]]:
-    """Every item of a paged list, following next_cursor with the largest page size."""
-    params = {**params, "limit": "500"}
+def pages(page: Callable[[str | None], dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Every item of a paged list: ``page(cursor)`` for each page, following next_cursor."""
+    cursor: str | None = None
     while True:
-        doc = src.get(path, params)
+        doc = page(cursor)
         yield from doc["items"]
-        if not doc.get("next_cursor"):
+        cursor = doc.get("next_cursor")
+        if not cursor:
             return
-        params["cursor"] = doc["next_cursor"]

@@ -13,7 +13,7 @@ import mmap
 import os
 import struct
 
-from collector.durable.spool import owner_alive
+from collector.durable.owners import owner_alive
 
 _LAG = struct.Struct(">QQ")  # committed sequence, acknowledged sequence
 

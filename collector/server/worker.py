@@ -55,8 +55,9 @@ class ThreadWorker(_ThreadWorker):  # type: ignore[misc]
         if self._slot >= 0:
             _SLOT.pack_into(_TABLE, self._slot, os.getpid(), self.nr_conns)
 
-    def _overloaded(self) -> bool:
-        """True when some other live worker holds at least two connections fewer."""
+    def overloaded(self) -> bool:
+        """The balancing rule: True when some other live worker holds at least two
+        connections fewer, so this one should leave the next connection to the others."""
         mine, pid = self.nr_conns, os.getpid()
         for other, conns in _SLOT.iter_unpack(_TABLE):
             if other and other != pid and conns < mine - 1 and _alive(other):
@@ -64,7 +65,7 @@ class ThreadWorker(_ThreadWorker):  # type: ignore[misc]
         return False
 
     def accept(self, listener: Any) -> None:
-        if self._overloaded():
+        if self.overloaded():
             self._paused_until = time.monotonic() + PAUSE_S
             self.set_accept_enabled(False)  # the others are woken for it as well
             # wake this worker's poll loop when the pause ends, so it accepts again then

@@ -1,13 +1,12 @@
 """HTTP API: report ingestion (public) and the analyst reads (bearer token).
 
 Every read validates its query with a ``readschemas`` schema (400 problem naming the
-parameter), answers from ``Queries`` and returns 404 problem+json for an unknown host or
-chain. The OpenAPI document is generated from the same schemas.
+parameter), answers from the ``aggregates.read`` views and returns 404 problem+json for an
+unknown host or chain. The OpenAPI document is generated from the same schemas.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Mapping
 from datetime import UTC
@@ -16,7 +15,18 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from marshmallow import Schema, ValidationError
 
-from collector.aggregates.readutil import BadCursor, Window, decode_cursor, encode_cursor
+from collector.aggregates.read.chains import chain_doc, chains_page
+from collector.aggregates.read.hosts import host_doc, hosts_page
+from collector.aggregates.read.params import (
+    FINGERPRINT,
+    BadCursor,
+    clamp_limit,
+    decode_cursor,
+    next_cursor,
+)
+from collector.aggregates.read.summary import summary_doc
+from collector.aggregates.read.timeline import timeline_doc
+from collector.aggregates.read.windows import Window
 from collector.durable.ingest import Unavailable
 from collector.intake import body as intake
 from collector.intake import formats
@@ -29,8 +39,6 @@ from collector.web.problems import not_found
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
 BODY_TIMEOUT_S = 5.0
-MAX_LIMIT = 500
-_FP = re.compile(r"[0-9a-f]{64}")
 
 
 @bp.route("/reports", methods=["POST"], provide_automatic_options=False)
@@ -91,7 +99,7 @@ def _args(schema: type[Schema]) -> dict[str, Any]:
         raise _bad_query({"since": ["Must not be after 'until'."]})
     args["window"] = Window(since, until)
     if "limit" in args:
-        args["limit"] = min(max(int(args["limit"]), 1), MAX_LIMIT)
+        args["limit"] = clamp_limit(int(args["limit"]))
     return args
 
 
@@ -116,21 +124,22 @@ def _page(args: dict[str, Any], kind: str, sort: str) -> int:
 
 @bp.get("/summary")
 def summary() -> Response:
-    return jsonify(services().queries.summary(window()))
+    return jsonify(summary_doc(services().reads, window()))
 
 
 @bp.get("/hosts")
 def list_hosts() -> Response:
     args = _args(rs.HostListQuery)
     offset = _page(args, "h", args["sort"])
-    items, more = services().queries.hosts(args["window"], args["sort"], offset, args["limit"])
-    cursor = encode_cursor("h", args["sort"], offset + len(items)) if more else None
+    items, more = hosts_page(services().reads, args["window"], args["sort"], offset,
+                             args["limit"])
+    cursor = next_cursor("h", args["sort"], offset, len(items), more)
     return jsonify({"items": items, "next_cursor": cursor})
 
 
 @bp.get("/hosts/<hostname>")
 def host(hostname: str) -> Response:
-    doc = services().queries.host(hostname_arg(hostname), window())
+    doc = host_doc(services().reads, hostname_arg(hostname), window())
     if doc is None:
         raise not_found("host")
     return jsonify(doc)
@@ -140,7 +149,7 @@ def host(hostname: str) -> Response:
 def host_timeline(hostname: str) -> Response:
     name = hostname_arg(hostname)
     args = _args(rs.TimelineQuery)
-    doc = services().queries.timeline(name, args["interval"], args["window"])
+    doc = timeline_doc(services().reads, name, args["interval"], args["window"])
     if doc is None:
         raise not_found("host")
     return jsonify(doc)
@@ -150,16 +159,16 @@ def host_timeline(hostname: str) -> Response:
 def list_chains() -> Response:
     args = _args(rs.PageQuery)
     offset = _page(args, "c", "reports")
-    items, more = services().queries.chains(args["window"], offset, args["limit"])
-    cursor = encode_cursor("c", "reports", offset + len(items)) if more else None
+    items, more = chains_page(services().reads, args["window"], offset, args["limit"])
+    cursor = next_cursor("c", "reports", offset, len(items), more)
     return jsonify({"items": items, "next_cursor": cursor})
 
 
 @bp.get("/chains/<fingerprint>")
 def chain(fingerprint: str) -> Response:
-    if not _FP.fullmatch(fingerprint):
+    if not FINGERPRINT.fullmatch(fingerprint):
         raise not_found("chain")
-    doc = services().queries.chain(fingerprint, window())
+    doc = chain_doc(services().reads, fingerprint, window())
     if doc is None:
         raise not_found("chain")
     return jsonify(doc)

@@ -31,7 +31,7 @@ def readyz() -> Response:
     if svc.ingestor.degraded:
         reasons.append("redis_degraded")
     try:
-        svc.queries.client.ping()
+        svc.reads.client.ping()
     except Exception:  # any client error means not reachable
         reasons.append("redis_unreachable")
     spool: dict[str, object] = {"max_bytes": svc.settings.spool_max_bytes}

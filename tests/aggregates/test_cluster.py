@@ -6,18 +6,21 @@ Each script's keys share one hash tag, so nothing here may ever raise CROSSSLOT.
 from __future__ import annotations
 
 import dataclasses
+import json
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 
 from collector import create_app
+from collector.cli.main import main
 from collector.config import Settings
-from collector.server.serve import redis_binary
+from collector.server.embedded import redis_binary
 from tests.helpers import TOKEN, auth, example, post, post_chunked
 
 IOS_FP = "eaa82f0fbf1e1c87fb2b8c5f921bf7644a4a30f38e52b1410b0994e4d91c4a5f"
@@ -120,10 +123,38 @@ def test_cluster_replay_is_exactly_once(cluster: str, tmp_path: Path) -> None:
             assert post(client, example("trustkit-ios.json")).status_code == 204
         ingestor = app.extensions["collector"].ingestor
         assert ingestor.flush(5)
-        ingestor._fail("TimeoutError")  # as if replies were lost: everything is replayed
+        ingestor.fail("TimeoutError")  # as if replies were lost: everything is replayed
         deadline = time.monotonic() + 10
         while ingestor.failed and time.monotonic() < deadline:
             time.sleep(0.05)
         assert client.get("/v1/summary", headers=auth()).json["reports"] == 3
     finally:
         app.extensions["collector"].ingestor.close()
+
+
+def test_cli_reads_a_cluster(cluster: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    settings = Settings(redis_url=cluster, data_dir=str(tmp_path), api_tokens=(TOKEN,),
+                        device_secret="s", key_prefix="cli")
+    app = create_app(settings)
+    try:
+        client = app.test_client()
+        assert post(client, example("trustkit-ios.json")).status_code == 204
+        assert post(client, example("chromium-hpkp.json")).status_code == 204
+        assert app.extensions["collector"].ingestor.flush(5)
+    finally:
+        app.extensions["collector"].ingestor.close()
+    monkeypatch.setenv("COLLECTOR_KEY_PREFIX", "cli")
+    since = ("--since", "2000-01-01T00:00:00Z")
+
+    def read(*argv: str) -> Any:
+        assert main([*argv, "--json", "--redis-url", cluster]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    assert read("summary")["reports"] == 2
+    windowed = read("summary", *since)
+    assert (windowed["reports"], windowed["hosts"], windowed["chains"]) == (2, 1, 2)
+    assert [h["hostname"] for h in read("hosts", *since)["items"]] == ["api.example.com"]
+    assert read("host", "API.example.com", *since)["reports"] == 2
+    assert read("chain", IOS_FP)["hosts"] == [{"hostname": "api.example.com", "reports": 1}]
+    assert main(["host", "nothing.example", "--redis-url", cluster]) == 1

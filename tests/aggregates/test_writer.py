@@ -8,9 +8,13 @@ from typing import Any
 
 import redis
 
+from collector.aggregates.connection import connect
 from collector.aggregates.keys import Keys
-from collector.aggregates.queries import Queries, Window
-from collector.aggregates.writer import ReportStore, Stamped, connect
+from collector.aggregates.read.context import ReadContext
+from collector.aggregates.read.hosts import host_doc
+from collector.aggregates.read.summary import summary_doc
+from collector.aggregates.read.windows import Window
+from collector.aggregates.writer import ReportStore, Stamped
 from collector.intake.report import Report
 from tests.helpers import report
 
@@ -32,10 +36,10 @@ def test_batch_equals_single_writes_and_replay_is_a_no_op(rdb: redis.Redis,
     assert st.write(stamp(reports)) == 10
     assert st.write(stamp(reports)) == 0  # same writer and sequences: already applied
     assert st.write(stamp(reports[:4], writer="other")) == 4
-    q = Queries(rdb, Keys(PREFIX), 90)
-    doc = q.summary(Window())
+    q = ReadContext(rdb, Keys(PREFIX), 90)
+    doc = summary_doc(q, Window())
     assert (doc["reports"], doc["hosts"], doc["chains"], doc["devices"]) == (14, 2, 1, 3)
-    host = q.host("h0.example.com", Window())
+    host = host_doc(q, "h0.example.com", Window())
     assert host is not None and host["reports"] == 7
 
 
@@ -66,7 +70,7 @@ def test_hard_fail_risk_counts_devices_per_app_version(rdb: redis.Redis,
              for n, v in ((1, "1.0"), (2, "1.0"), (2, "1.0"), (3, "2.0"))]
     enforced = dataclasses.replace(report(9), classification="public-trust", enforce=True)
     st.write(stamp([*risky, enforced]))
-    host = Queries(rdb, Keys(PREFIX), 90).host("api.example.com", Window())
+    host = host_doc(ReadContext(rdb, Keys(PREFIX), 90), "api.example.com", Window())
     assert host is not None
     risk = host["hard_fail_readiness"]
     assert risk["devices_at_risk"] == 3
@@ -79,9 +83,9 @@ def test_window_reads_sum_daily_buckets(rdb: redis.Redis, redis_server: Any) -> 
     now_ms = int(time.time() * 1000)
     old = dataclasses.replace(report(1), received_ms=now_ms - 3 * 86_400_000)
     st.write(stamp([old, report(2), report(3)]))
-    q = Queries(rdb, Keys(PREFIX), 90)
+    q = ReadContext(rdb, Keys(PREFIX), 90)
     from datetime import UTC, datetime, timedelta
 
     recent = Window(since=datetime.now(UTC) - timedelta(days=1))
-    assert q.summary(recent)["reports"] == 2
-    assert q.summary(Window())["reports"] == 3
+    assert summary_doc(q, recent)["reports"] == 2
+    assert summary_doc(q, Window())["reports"] == 3

@@ -24,7 +24,7 @@ from werkzeug.serving import make_server
 from collector.cli import output as clifmt
 from collector.cli.main import main
 from collector.intake.chains import load_der, spki_pin
-from collector.server.serve import RedisServer
+from collector.server.embedded import RedisServer
 from tests.helpers import CHROME_FP, CHROME_PINS, EXAMPLES, IOS_FP, TOKEN, flush, send_golden
 
 

@@ -1,23 +1,25 @@
 """Durability of accepted reports: spool first, Redis behind, exactly-once replays.
 
 The Ingestor is driven step by step (no background thread) against a real redis-server
-that the tests kill, restart and fill with poison keys.
+that the tests kill, restart and fill with poison keys; its timed duties (restart check,
+segment rotation) fall due on a clock the tests advance.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
+from collector.aggregates.connection import connect
 from collector.aggregates.keys import Keys
-from collector.aggregates.writer import ReportStore, connect
+from collector.aggregates.writer import ReportStore
 from collector.durable.ingest import Ingestor, Unavailable
+from collector.durable.retention import REPLAY_WINDOW_S
 from collector.durable.spool import Spool
-from collector.server.serve import RedisServer
+from collector.server.embedded import RedisServer
 from tests.helpers import report
 
 
@@ -28,12 +30,29 @@ def server(tmp_path: Path) -> Iterator[RedisServer]:
     s.stop()
 
 
-def make(server: RedisServer, tmp_path: Path, owner: str = "w1", **kw: int) -> Ingestor:
+class Clock:
+    """Monotonic time that passes only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def turn(ing: Ingestor, clock: Clock, seconds: float = 1.5) -> None:
+    """Let ``seconds`` pass, then one turn of the writer loop runs the duties now due."""
+    clock.now += seconds
+    ing.run_once()
+
+
+def make(server: RedisServer, tmp_path: Path, owner: str = "w1", clock: Clock | None = None,
+         **kw: int) -> Ingestor:
     client = connect(server.url, 0.5)
     store = ReportStore(client, Keys("pc"), retention_s=86400, host_cap=kw.get("cap", 200))
     spool = Spool(tmp_path / "spool", owner=owner,
                   max_bytes=kw.get("max_bytes", 64 * 2**20))
-    return Ingestor(store, spool, owner)
+    return Ingestor(store, spool, owner, clock=clock or Clock())
 
 
 def counted(server: RedisServer) -> int:
@@ -89,21 +108,22 @@ def test_restart_that_lost_acknowledged_writes_is_replayed(tmp_path: Path) -> No
     """No AOF: a restart loses everything; the retained window puts it back, once."""
     server = RedisServer(tmp_path / "redis", appendonly=False).start()
     try:
-        ing = make(server, tmp_path)
+        clock = Clock()
+        ing = make(server, tmp_path, clock=clock)
         for i in range(12):
             ing.submit(report(i))
         drive(ing)
-        ing._check_restart()  # remember the run id
+        turn(ing, clock)  # the restart check remembers the run id
         assert counted(server) == 12
         server.stop()
         server.start()
         assert counted(server) == 0
-        ing._check_restart()
+        turn(ing, clock)  # the restart check sees a new run id
         assert ing.failed
         drive(ing)
         drive(ing)
         assert counted(server) == 12
-        ing._check_restart()
+        turn(ing, clock)
         ing.recover()  # a second replay is a no-op
         assert counted(server) == 12
     finally:
@@ -116,7 +136,7 @@ def test_lost_reply_replay_is_not_double_counted(server: RedisServer, tmp_path: 
         ing.submit(report(i))
     drive(ing)
     # As if the replies had been lost: the writer fails and replays everything it kept.
-    ing._fail("TimeoutError")
+    ing.fail("TimeoutError")
     drive(ing)
     assert counted(server) == 5
     assert ing.stats.replayed >= 5
@@ -130,9 +150,9 @@ def test_orphan_segments_of_a_dead_worker_are_replayed(
         dead.submit(report(i))
     dead.spool.close()  # the process is gone: its owner lock is released
     alive = make(server, tmp_path, owner="alive")
-    assert alive.spool.drain(alive._apply_raw, orphans_only=True) == 7
+    assert alive.replay_orphans() == 7
     assert counted(server) == 7
-    assert alive.spool.drain(alive._apply_raw, orphans_only=True) == 0
+    assert alive.replay_orphans() == 0
 
 
 def test_live_workers_segments_are_not_taken(server: RedisServer, tmp_path: Path) -> None:
@@ -142,7 +162,7 @@ def test_live_workers_segments_are_not_taken(server: RedisServer, tmp_path: Path
         busy.submit(report(i))
     busy.spool.rotate()
     other = make(server, tmp_path, owner="other")
-    assert other.spool.drain(other._apply_raw, orphans_only=True) == 0
+    assert other.replay_orphans() == 0
     assert counted(server) == 0
 
 
@@ -174,17 +194,14 @@ def test_poison_key_dead_letters_without_partial_host_writes(
 
 
 def test_sealed_segments_are_dropped_once_acknowledged(
-        server: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import collector.durable.ingest as ingest
-
-    monkeypatch.setattr(ingest, "REPLAY_WINDOW_S", 0.0)
-    ing = make(server, tmp_path)
+        server: RedisServer, tmp_path: Path) -> None:
+    clock = Clock()
+    ing = make(server, tmp_path, clock=clock)
     for i in range(4):
         ing.submit(report(i))
     drive(ing)
-    ing._rotate()
-    time.sleep(0.01)
-    ing._rotate()
+    turn(ing, clock)  # sealed
+    turn(ing, clock, REPLAY_WINDOW_S + 1)  # and past the replay window
     assert ing.spool.own_sealed() == []
     assert counted(server) == 4
 
@@ -196,20 +213,20 @@ def test_reports_survive_a_close_and_are_replayed_by_the_next_worker(
     first.submit(report(1))
     first.close()
     second = make(server, tmp_path, owner="second")
-    second.spool.drain(second._apply_raw, orphans_only=True)
+    second.replay_orphans()
     assert counted(server) == 1
 
 
 def test_a_failure_without_restart_replays_only_unconfirmed_segments(
         server: RedisServer, tmp_path: Path) -> None:
-    ing = make(server, tmp_path)
+    clock = Clock()
+    ing = make(server, tmp_path, clock=clock)
     for i in range(10):
         ing.submit(report(i))
     drive(ing)
-    ing._check_restart()
-    ing._rotate()  # sealed, and every record in it acknowledged
+    turn(ing, clock)  # run id remembered; sealed, and every record in it acknowledged
     ing.submit(report(10))  # not yet written when the failure hits
-    ing._fail("TimeoutError")
+    ing.fail("TimeoutError")
     drive(ing)
     assert ing.stats.replayed == 1
     assert counted(server) == 11

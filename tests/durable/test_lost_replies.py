@@ -17,11 +17,12 @@ from pathlib import Path
 import pytest
 import redis
 
+from collector.aggregates.connection import connect
 from collector.aggregates.keys import Keys
-from collector.aggregates.writer import ReportStore, connect
+from collector.aggregates.writer import ReportStore
 from collector.durable.ingest import Ingestor
 from collector.durable.spool import Spool
-from collector.server.serve import RedisServer
+from collector.server.embedded import RedisServer
 from tests.helpers import report
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from collector.server.serve import RedisServer
+from collector.server.embedded import RedisServer
 from tests.helpers import Served, example
 
 pytestmark = pytest.mark.faults

@@ -79,11 +79,11 @@ def test_a_worker_far_above_the_least_loaded_live_one_stops_accepting() -> None:
     other = os.getppid()  # a live process that is not this one
     try:
         worker._SLOT.pack_into(worker._TABLE, 0, other, 3)
-        assert w._overloaded()  # 5 > 3 + 1
+        assert w.overloaded()  # 5 > 3 + 1
         worker._SLOT.pack_into(worker._TABLE, 0, other, 4)
-        assert not w._overloaded()  # within one connection: keep accepting
+        assert not w.overloaded()  # within one connection: keep accepting
         worker._SLOT.pack_into(worker._TABLE, 0, 2**22 + 12345, 0)  # no such pid
-        assert not w._overloaded()  # a dead worker's slot does not count
+        assert not w.overloaded()  # a dead worker's slot does not count
     finally:
         worker._SLOT.pack_into(worker._TABLE, 0, 0, 0)
 

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import jsonschema_rs
 import pytest
 import schemathesis
 from flask.testing import FlaskClient
@@ -93,7 +94,6 @@ def _strict_json_schema(doc: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def test_real_responses_match_their_schemas_strictly(pclient: FlaskClient) -> None:
-    jsonschema_rs = pytest.importorskip("jsonschema_rs")
     send_golden(pclient)
     send(pclient, public_trust_ios())
     doc = openapi.document()

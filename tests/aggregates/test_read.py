@@ -1,4 +1,4 @@
-"""Queries and their helpers, directly against Redis: windows, cursors, missing data."""
+"""The read views and their helpers, directly against Redis: windows, cursors, missing data."""
 
 from __future__ import annotations
 
@@ -9,8 +9,14 @@ import redis
 from flask.testing import FlaskClient
 
 from collector.aggregates.keys import Keys
-from collector.aggregates.queries import Queries
-from collector.aggregates.readutil import BadCursor, Window, decode_cursor, encode_cursor, iso
+from collector.aggregates.read.chains import chain_doc, chains_page
+from collector.aggregates.read.context import ReadContext
+from collector.aggregates.read.hosts import host_doc, hosts_page
+from collector.aggregates.read.params import BadCursor, clamp_limit, decode_cursor, encode_cursor
+from collector.aggregates.read.replies import iso
+from collector.aggregates.read.summary import summary_doc
+from collector.aggregates.read.timeline import timeline_doc
+from collector.aggregates.read.windows import Window
 from tests.helpers import CHROME_FP, IOS_FP, send_golden
 
 NOW = datetime(2026, 6, 15, 12, 30, tzinfo=UTC)
@@ -41,6 +47,7 @@ def test_cursors_round_trip_and_reject_garbage() -> None:
         decode_cursor(cursor, "h", "last_seen")
     with pytest.raises(BadCursor):
         decode_cursor(cursor, "c", "reports")
+    assert [clamp_limit(n) for n in (-5, 0, 1, 50, 500, 501)] == [1, 1, 1, 50, 500, 500]
 
 
 def test_iso_formats_milliseconds() -> None:
@@ -49,29 +56,29 @@ def test_iso_formats_milliseconds() -> None:
 
 
 def test_missing_things_are_none(rdb: redis.Redis, keys: Keys) -> None:
-    q = Queries(rdb, keys, 90)
-    assert q.host("nothing.example", Window()) is None
-    assert q.timeline("nothing.example", "day", Window()) is None
-    assert q.chain("0" * 64, Window()) is None
-    assert q.hosts(Window(), "reports", 0, 10) == ([], False)
-    assert q.chains(Window(since=NOW), 0, 10) == ([], False)
-    assert q.summary(Window())["reports"] == 0
+    ctx = ReadContext(rdb, keys, 90)
+    assert host_doc(ctx, "nothing.example", Window()) is None
+    assert timeline_doc(ctx, "nothing.example", "day", Window()) is None
+    assert chain_doc(ctx, "0" * 64, Window()) is None
+    assert hosts_page(ctx, Window(), "reports", 0, 10) == ([], False)
+    assert chains_page(ctx, Window(since=NOW), 0, 10) == ([], False)
+    assert summary_doc(ctx, Window())["reports"] == 0
 
 
-def test_views_share_one_reader(client: FlaskClient, rdb: redis.Redis, keys: Keys) -> None:
+def test_views_share_one_context(client: FlaskClient, rdb: redis.Redis, keys: Keys) -> None:
     send_golden(client)
-    q = Queries(rdb, keys, 90)
-    items, more = q.hosts(Window(), "reports", 0, 1)
+    ctx = ReadContext(rdb, keys, 90)
+    items, more = hosts_page(ctx, Window(), "reports", 0, 1)
     assert more and items[0]["hostname"] == "api.example.com"
-    items, more = q.hosts(Window(), "reports", 1, 1)
+    items, more = hosts_page(ctx, Window(), "reports", 1, 1)
     assert not more and items[0]["hostname"] == "www.datatheorem.com"
-    chain = q.chain(IOS_FP, Window())
+    chain = chain_doc(ctx, IOS_FP, Window())
     assert chain is not None and chain["hosts"] == [{"hostname": "api.example.com", "reports": 2}]
     # A certificate gone from Redis leaves the rest of the chain view intact.
     record = rdb.hget(keys.glob.chain(CHROME_FP), "certs")
     assert isinstance(record, bytes)
     rdb.delete(keys.glob.cert(record.decode().split(",")[0]))
-    chain = q.chain(CHROME_FP, Window())
+    chain = chain_doc(ctx, CHROME_FP, Window())
     assert chain is not None and len(chain["certificates"]) == 2
-    timeline = q.timeline("api.example.com", "hour", Window())
+    timeline = timeline_doc(ctx, "api.example.com", "hour", Window())
     assert timeline is not None and sum(p["reports"] for p in timeline["points"]) == 4

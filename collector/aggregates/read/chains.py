@@ -1,4 +1,4 @@
-"""Certificates of stored chains, read back: chain detail, SPKI pins and pin advice inputs.
+"""Chains read back: the chain list and view, their certificates and the pins that would pass.
 
 Nothing new is stored for pin advice: a chain's pins are derived from the certificates the
 store already keeps once per fingerprint (``P:{g}:cert:CERT``). Certificates are
@@ -10,15 +10,18 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from collector.aggregates.readutil import Window, iso, ranked, rfc3339, text
+from collector.aggregates.read import rankings
+from collector.aggregates.read.context import ReadContext
+from collector.aggregates.read.replies import iso, ranked, rfc3339, text
+from collector.aggregates.read.windows import Window, stamp, window_days
 from collector.intake.chains import ChainError, der_to_pem, load_der, self_issued, spki_pin
 from collector.intel.advice import pins_that_would_pass
 from collector.intel.classify import PUBLIC_TRUST
 
-if TYPE_CHECKING:
-    from collector.aggregates.queries import Queries
+ChainClass = tuple[str, str | None, list[str]]
+"""A chain's classification, label and certificate hashes."""
 
 _CACHE_SIZE = 8192
 _info: OrderedDict[str, tuple[str, bool]] = OrderedDict()
@@ -38,7 +41,7 @@ def _remember(cert_hash: str, der: bytes) -> tuple[str, bool] | None:
     return found
 
 
-def cert_info(q: Queries, cert_hashes: list[str]) -> dict[str, tuple[str, bool]]:
+def cert_info(ctx: ReadContext, cert_hashes: list[str]) -> dict[str, tuple[str, bool]]:
     """(SPKI pin, self-issued) per certificate hash; one pipeline for those not cached."""
     out: dict[str, tuple[str, bool]] = {}
     with _lock:
@@ -47,9 +50,9 @@ def cert_info(q: Queries, cert_hashes: list[str]) -> dict[str, tuple[str, bool]]
                 out[h] = _info[h]
     missing = [h for h in dict.fromkeys(cert_hashes) if h not in out]
     if missing:
-        with q.client.pipeline(transaction=False) as pipe:
+        with ctx.client.pipeline(transaction=False) as pipe:
             for h in missing:
-                pipe.get(q.keys.glob.cert(h))
+                pipe.get(ctx.keys.glob.cert(h))
             ders = pipe.execute()
         for h, der in zip(missing, ders, strict=True):
             found = _remember(h, der) if der else None
@@ -66,6 +69,22 @@ def would_pass(certs: list[str], info: dict[str, tuple[str, bool]]) -> list[dict
     return pins_that_would_pass([info[h][0] for h in known], ends_at_root=info[known[-1]][1])
 
 
+def chain_classes(ctx: ReadContext, fps: list[str]) -> dict[str, ChainClass]:
+    """Classification, label and certificate hashes of each chain, in one pipeline."""
+    if not fps:
+        return {}
+    g = ctx.keys.glob
+    with ctx.client.pipeline(transaction=False) as pipe:
+        for fp in fps:
+            pipe.hmget(g.chain(fp), "classification", "label", "certs")
+        rows = pipe.execute()
+    out: dict[str, ChainClass] = {}
+    for fp, (cls, label, certs) in zip(fps, rows, strict=True):
+        out[fp] = (text(cls) if cls else "unknown", text(label) if label else None,
+                   [c for c in text(certs or b"").split(",") if c])
+    return out
+
+
 def cert_doc(der: bytes) -> dict[str, Any]:
     cert = load_der(der)
     return {
@@ -80,11 +99,33 @@ def cert_doc(der: bytes) -> dict[str, Any]:
     }
 
 
-def chain_detail(q: Queries, fp: str, window: Window) -> dict[str, Any] | None:
+def chains_page(ctx: ReadContext, window: Window, offset: int, limit: int) \
+        -> tuple[list[dict[str, Any]], bool]:
+    """One page of chains by reports, and whether more follow."""
+    g = ctx.keys.glob
+    page, _, more = rankings.page(ctx, g.chains, g.day_chains, window, offset, limit)
+    with ctx.client.pipeline(transaction=False) as pipe:
+        for fp, _ in page:
+            pipe.hmget(g.chain(fp), "first_seen", "last_seen", "classification", "label")
+            pipe.zcard(g.chain_hosts(fp))
+        rows = pipe.execute()
+    items = []
+    for i, (fp, score) in enumerate(page):
+        (first, last, cls, label), nhosts = rows[2 * i:2 * i + 2]
+        items.append({
+            "fingerprint": fp, "reports": score, "hosts": nhosts,
+            "classification": text(cls) if cls else "unknown",
+            "label": text(label) if label else None,
+            "first_seen": iso(first), "last_seen": iso(last),
+        })
+    return items, more
+
+
+def chain_doc(ctx: ReadContext, fp: str, window: Window) -> dict[str, Any] | None:
     """The chain view: its record, hosts and parsed certificates (two round trips)."""
-    g = q.keys.glob
-    days = [d.strftime("%Y%m%d") for d in q.window_days(window)] if window.bounded else []
-    with q.client.pipeline(transaction=False) as pipe:
+    g = ctx.keys.glob
+    days = [stamp(d) for d in window_days(ctx, window)] if window.bounded else []
+    with ctx.client.pipeline(transaction=False) as pipe:
         pipe.hgetall(g.chain(fp))
         pipe.zrevrange(g.chain_hosts(fp), 0, -1, withscores=True)
         for day in days:
@@ -94,7 +135,7 @@ def chain_detail(q: Queries, fp: str, window: Window) -> dict[str, Any] | None:
         return None
     meta = {text(k): text(v) for k, v in meta_raw.items()}
     certs = [c for c in meta.get("certs", "").split(",") if c]
-    with q.client.pipeline(transaction=False) as pipe:
+    with ctx.client.pipeline(transaction=False) as pipe:
         for c in certs:
             pipe.get(g.cert(c))
         ders = pipe.execute()

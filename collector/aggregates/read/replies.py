@@ -1,0 +1,34 @@
+"""Redis replies decoded into the values the API returns, and the one command redis-py balks at."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+
+def text(value: bytes | str) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+def ranked(pairs: Any) -> Iterator[tuple[str, int]]:
+    """(member, score) pairs from a WITHSCORES reply, decoded, scores as ints."""
+    for member, score in pairs:
+        yield text(member), int(score)
+
+
+def rfc3339(when: datetime) -> str:
+    return when.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def iso(ms: Any) -> str | None:
+    """Epoch milliseconds (as Redis returns them) to an RFC 3339 UTC string, whole seconds."""
+    if ms in (None, b"", ""):
+        return None
+    when = datetime.fromtimestamp(int(ms) / 1000, UTC).replace(microsecond=0)
+    return rfc3339(when)
+
+
+def pfcount(pipe: Any, *keys: str) -> None:
+    """Queue PFCOUNT: redis-py refuses ``pipe.pfcount`` in cluster mode even within a slot."""
+    pipe.execute_command("PFCOUNT", *keys)
