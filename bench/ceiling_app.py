@@ -11,8 +11,7 @@ import time
 
 from flask import Flask, request
 
-from collector.intake import body as intake
-from collector.intake import formats
+from collector.intake import formats, wire
 
 app = Flask(__name__)
 _SECRET = bytes(32)
@@ -20,7 +19,7 @@ _SECRET = bytes(32)
 
 @app.post("/v1/reports")
 def post_report() -> tuple[str, int]:
-    doc = intake.parse_json(request.get_data())
+    doc = wire.parse_json(request.get_data())
     formats.build(doc, received_ms=int(time.time() * 1000), secret=_SECRET,
                   client_addr=request.remote_addr)
     return "", 204

@@ -7,6 +7,7 @@ problems are reported together in one ConfigError.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -26,6 +27,13 @@ def _positive_int(raw: str) -> int:
     value = int(raw)
     if value <= 0:
         raise ValueError("must be a positive integer")
+    return value
+
+
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be 0 (off) or a positive integer")
     return value
 
 
@@ -54,6 +62,26 @@ def _hosts(raw: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _networks(raw: str) -> tuple[str, ...]:
+    """CIDRs (a bare address is a /32 or /128), in canonical form; every bad one is named."""
+    out, bad = [], []
+    for item in _csv(raw):
+        try:
+            if "%" in item:  # a scope id names an interface, not a network
+                raise ValueError(item)
+            out.append(str(ipaddress.ip_network(item, strict=True)))
+        except ValueError:
+            try:
+                meant = ipaddress.ip_network(item, strict=False) if "%" not in item else None
+            except ValueError:
+                meant = None
+            bad.append(f"{item!r} has host bits set (did you mean {meant}?)" if meant
+                       else f"{item!r} is not a CIDR network")
+    if bad:
+        raise ValueError(", ".join(bad))
+    return tuple(out)
+
+
 def _nonempty(raw: str) -> str:
     if not raw.strip():
         raise ValueError("must not be empty")
@@ -78,6 +106,7 @@ class Settings:
     spool_max_bytes: int = 512 * 1024 * 1024
     redis_timeout_seconds: float = 0.5
     rate_limit_per_minute: int = 0
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def retention_seconds(self) -> int:
@@ -125,5 +154,6 @@ _CASTS: dict[str, Callable[[str], Any]] = {
     "host_cap": _positive_int,
     "spool_max_bytes": _positive_int,
     "redis_timeout_seconds": _positive_float,
-    "rate_limit_per_minute": int,
+    "rate_limit_per_minute": _non_negative_int,
+    "trusted_proxies": _networks,
 }

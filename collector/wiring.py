@@ -25,7 +25,7 @@ from collector.config import Settings
 from collector.durable.ingest import Ingestor
 from collector.durable.spool import Spool
 from collector.intake.report import Report
-from collector.intel.classify import Classification, Classifier
+from collector.intel.classify import PUBLIC_TRUST, UNKNOWN, Classification, Classifier
 
 EXTENSION = "collector"
 _CLASS_CACHE = 4096
@@ -40,31 +40,45 @@ class Services:
     classifier: Classifier
     api_tokens: tuple[str, ...]
     device_secret: bytes
-    _classes: OrderedDict[str, Classification] = field(default_factory=OrderedDict)
+    _classes: OrderedDict[tuple[str, str], tuple[Classification, Classification]] = field(
+        default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def classify(self, report: Report) -> Report:
-        """Classify each distinct chain once per process; the store keeps the first result.
+        """Set the pair's class, the chain's own class and the classifier version.
 
-        Validity is checked at the report's own time. Device clocks are often wrong, so a
-        chain that is publicly trusted at the moment it was received counts too.
+        Each distinct (chain, hostname) is classified once per process: the pair's class
+        depends on the host (a public chain is public-trust only for the hosts its leaf
+        covers). Validity is checked at the report's own time; device clocks are often wrong,
+        so a chain that is publicly trusted at the moment it was received counts too.
         """
-        fp = report.chain.fingerprint
+        key = (report.chain.fingerprint, report.hostname)
         with self._lock:
-            found = self._classes.get(fp)
+            found = self._classes.get(key)
         if found is None:
             received = datetime.fromtimestamp(report.received_ms / 1000, UTC)
             at = datetime.fromisoformat(report.client_time) if report.client_time else received
             certs = report.chain.certificates
-            found = self.classifier.classify(certs, report.hostname, at)
-            if found.kind == "unknown" and at != received:
+            pair = self.classifier.classify(certs, report.hostname, at)
+            if pair.kind == UNKNOWN and at != received:
                 again = self.classifier.classify(certs, report.hostname, received)
-                found = again if again.kind == "public-trust" else found
+                pair = again if again.kind == PUBLIC_TRUST else pair
+            if pair.kind != UNKNOWN:  # a product or public-trust for this host: so is the chain
+                chain = pair
+            else:
+                chain = self.classifier.classify_chain(certs, at)
+                if chain.kind == UNKNOWN and at != received:
+                    again = self.classifier.classify_chain(certs, received)
+                    chain = again if again.kind == PUBLIC_TRUST else chain
+            found = (pair, chain)
             with self._lock:
-                self._classes[fp] = found
+                self._classes[key] = found
                 if len(self._classes) > _CLASS_CACHE:
                     self._classes.popitem(last=False)
-        return replace(report, classification=found.kind, label=found.label)
+        pair, chain = found
+        return replace(report, classification=pair.kind, label=pair.label,
+                       chain_classification=chain.kind, chain_label=chain.label,
+                       class_version=self.classifier.version)
 
 
 def _redis_url(settings: Settings) -> str:
@@ -73,16 +87,21 @@ def _redis_url(settings: Settings) -> str:
     return settings.redis_url
 
 
-def reader(settings: Settings, *, timeout: float = READ_TIMEOUT_S) -> ReadContext:
-    """What the read views take: a reading client (one retry: reads are idempotent)."""
+def reader(settings: Settings, *, timeout: float = READ_TIMEOUT_S,
+           classifier: Classifier | None = None) -> ReadContext:
+    """What the read views take: a reading client (one retry: reads are idempotent) and the
+    classifier that decides whether a stored class is current (built from settings if None)."""
     client = connect(_redis_url(settings), timeout, pool_size=16, retries=1)
-    return ReadContext(client, Keys(settings.key_prefix), settings.retention_days)
+    if classifier is None:
+        classifier = Classifier.from_files(settings.public_roots, settings.products_file)
+    return ReadContext(client, Keys(settings.key_prefix), settings.retention_days, classifier)
 
 
 def build(settings: Settings) -> Services:
     keys = Keys(settings.key_prefix)
     writer_client = connect(_redis_url(settings), settings.redis_timeout_seconds)
-    reads = reader(settings)
+    classifier = Classifier.from_files(settings.public_roots, settings.products_file)
+    reads = reader(settings, classifier=classifier)
     store = ReportStore(writer_client, keys, retention_s=settings.retention_seconds,
                         host_cap=settings.host_cap)
     writer = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
@@ -94,7 +113,7 @@ def build(settings: Settings) -> Services:
         settings=settings,
         ingestor=ingestor,
         reads=reads,
-        classifier=Classifier.from_files(settings.public_roots, settings.products_file),
+        classifier=classifier,
         api_tokens=tokens,
         device_secret=datadir.device_secret(settings.data_dir, settings.device_secret),
     )

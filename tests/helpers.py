@@ -22,8 +22,7 @@ import redis
 from flask.testing import FlaskClient
 
 from collector.config import Settings
-from collector.intake import body as intake
-from collector.intake import formats
+from collector.intake import formats, wire
 from collector.intake.report import Report
 
 # Golden report bodies as real clients send them: a copy of the project's shared/examples,
@@ -141,7 +140,7 @@ def redis_text(rdb: redis.Redis) -> bytes:
 
 
 def report(n: int, host: str = "api.example.com") -> Report:
-    doc = intake.parse_json(example("trustkit-ios.json"))
+    doc = wire.parse_json(example("trustkit-ios.json"))
     doc["app-vendor-id"] = f"device-{n}"
     doc["hostname"] = host
     return formats.build(doc, received_ms=int(time.time() * 1000), secret=b"s", client_addr=None)
@@ -155,7 +154,8 @@ def free_port() -> int:
 
 
 class Served:
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None,
+                 workers: int = 2) -> None:
         self.port = free_port()
         self.data_dir = data_dir
         self.env = env or {}
@@ -167,7 +167,7 @@ class Served:
         self._log_file = open(self.log, "wb")  # noqa: SIM115 - a pipe nobody reads would block
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "collector.cli", "serve", "--bind",
-             f"127.0.0.1:{self.port}", "--workers", "2"],
+             f"127.0.0.1:{self.port}", "--workers", str(workers)],
             env=environ, stdout=self._log_file, stderr=subprocess.STDOUT,
             start_new_session=True,
         )

@@ -52,6 +52,7 @@ def test_empty_environment_gives_the_documented_defaults() -> None:
     assert settings.spool_max_bytes == 512 * 1024 * 1024
     assert settings.redis_timeout_seconds == 0.5
     assert settings.rate_limit_per_minute == 0
+    assert settings.trusted_proxies == ()
 
 
 def test_variables_without_the_prefix_are_ignored() -> None:
@@ -223,6 +224,43 @@ def test_rate_limit_per_minute_is_an_integer_with_zero_for_off(raw: str, value: 
     assert settings.rate_limit_per_minute == value
 
 
+@pytest.mark.parametrize("raw", ["-1", "-3", " -60 "])
+def test_a_negative_rate_limit_is_refused(raw: str) -> None:
+    message = _problems({"COLLECTOR_RATE_LIMIT_PER_MINUTE": raw})
+    assert "COLLECTOR_RATE_LIMIT_PER_MINUTE: must be 0 (off) or a positive integer" in message
+
+
+# --- COLLECTOR_TRUSTED_PROXIES -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("raw", "networks"), [
+    ("127.0.0.1/32", ("127.0.0.1/32",)),
+    ("10.0.0.0/8, 192.168.1.0/24", ("10.0.0.0/8", "192.168.1.0/24")),
+    ("127.0.0.1,::1", ("127.0.0.1/32", "::1/128")),  # a bare address is one host
+    ("2001:DB8:0::/32", ("2001:db8::/32",)),
+    ("0.0.0.0/0", ("0.0.0.0/0",)),
+    (" 10.0.0.0/8 ,, ", ("10.0.0.0/8",)),
+    ("", ()),
+])
+def test_trusted_proxies_are_cidrs(raw: str, networks: tuple[str, ...]) -> None:
+    assert Settings.from_env({"COLLECTOR_TRUSTED_PROXIES": raw}).trusted_proxies == networks
+
+
+@pytest.mark.parametrize("bad", ["10.0.0.0/33", "::1/129", "10.0.0", "proxy.example", "10.0.0.0/",
+                                 "fe80::1%eth0", "10.0.0.0/8/8", "1.2.3.4-1.2.3.9", "*"])
+def test_a_bad_cidr_is_refused_by_name(bad: str) -> None:
+    message = _problems({"COLLECTOR_TRUSTED_PROXIES": f"10.0.0.0/8,{bad}"})
+    assert f"COLLECTOR_TRUSTED_PROXIES: {bad!r} is not a CIDR network" in message
+    assert "'10.0.0.0/8'" not in message
+
+
+def test_host_bits_are_refused_with_the_network_meant() -> None:
+    message = _problems({"COLLECTOR_TRUSTED_PROXIES": "10.0.0.1/8, 2001:db8::1/32, nope"})
+    assert ("COLLECTOR_TRUSTED_PROXIES: '10.0.0.1/8' has host bits set (did you mean "
+            "10.0.0.0/8?), '2001:db8::1/32' has host bits set (did you mean 2001:db8::/32?), "
+            "'nope' is not a CIDR network") in message
+
+
 # --- COLLECTOR_REDIS_TIMEOUT_SECONDS -------------------------------------------------------
 
 
@@ -303,13 +341,14 @@ def test_a_full_valid_environment(a_file: str) -> None:
         "COLLECTOR_SPOOL_MAX_BYTES": "1048576",
         "COLLECTOR_REDIS_TIMEOUT_SECONDS": "1.5",
         "COLLECTOR_RATE_LIMIT_PER_MINUTE": "600",
+        "COLLECTOR_TRUSTED_PROXIES": "10.0.0.0/8,::1",
     }
     assert Settings.from_env(env) == Settings(
         redis_url="rediss://redis.example:6380/1", data_dir="/var/lib/pin-collector",
         api_tokens=("t1", "t2"), public_roots=a_file, allowed_hosts=("example.com",),
         retention_days=30, max_body_bytes=65536, device_secret="s3cret", products_file=a_file,
         key_prefix="staging", host_cap=50, spool_max_bytes=1048576, redis_timeout_seconds=1.5,
-        rate_limit_per_minute=600)
+        rate_limit_per_minute=600, trusted_proxies=("10.0.0.0/8", "::1/128"))
 
 
 # --- the shipped example environment file --------------------------------------------------

@@ -8,15 +8,14 @@ from pathlib import Path
 
 from collector import create_app
 from collector.config import Settings
-from collector.intake import body as intake
-from collector.intake import formats
+from collector.intake import formats, wire
 from tests.helpers import EXAMPLES, example
 
 
 def _report(date_time: str) -> formats.Report:
     doc = json.loads(example("chromium-hpkp.json"))
     doc["date-time"] = date_time
-    return formats.build(intake.parse_json(json.dumps(doc).encode()),
+    return formats.build(wire.parse_json(json.dumps(doc).encode()),
                          received_ms=1_795_000_000_000, secret=b"s", client_addr=None)
 
 

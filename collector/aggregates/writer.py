@@ -16,13 +16,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 from redis.cluster import RedisCluster
 
 from collector.aggregates.keys import Keys
 from collector.intake.report import Report
+from collector.intel.classify import PUBLIC_TRUST
 
 CHAIN_HOSTS_CAP = 1000
 
@@ -82,6 +83,14 @@ def _day_parts(received_ms: int, retention_s: int) -> tuple[str, str, int]:
     return _day_name(day_number), f"{hour:02d}", (day_number + 1) * 86_400 + retention_s
 
 
+def _risk(r: Report) -> str:
+    """"F": an enforcing client failed on a public-trust pair (losing service now); "B": a
+    report-only one (at risk if it enforced); "0": neither."""
+    if r.classification != PUBLIC_TRUST or r.enforce is None:
+        return "0"
+    return "F" if r.enforce else "B"
+
+
 # Fields of one report inside a script argument. Every value is a number, a hex digest,
 # a normalised hostname, a fixed word or JSON, and validated text never holds a control
 # character, so a tab cannot occur inside a field.
@@ -99,6 +108,18 @@ class _Script:
         pipe.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
 
 
+class MarkCleanup(Protocol):
+    """Drops retired writers' marks from the hosts a batch touches (``retention``).
+
+    ``plan`` gives (host ``applied`` key, writer ids to HDEL, hostname, token) per host that
+    needs it; ``done`` is told once Redis has run those HDELs.
+    """
+
+    def plan(self, hostnames: Sequence[str]) -> list[tuple[str, tuple[str, ...], str, int]]: ...
+
+    def done(self, plan: list[tuple[str, tuple[str, ...], str, int]]) -> None: ...
+
+
 class ReportStore:
     """The write side of the key schema in ``keys``."""
 
@@ -109,6 +130,7 @@ class ReportStore:
         self.host_cap = host_cap
         self._host = _Script("host")
         self._global = _Script("global")
+        self.cleanup: MarkCleanup | None = None  # set by retention.Janitor
 
     def _days(self, items: list[Stamped]) -> tuple[dict[str, int], list[int], list[str]]:
         """UTC days of a batch (numbered from 1 for the script), their expiries, and for
@@ -128,45 +150,74 @@ class ReportStore:
     def _queue_host(self, pipe: Any, hostname: str, items: list[Stamped]) -> None:
         hk = self.keys.host(hostname)
         days, expires, when = self._days(items)
+        chains: dict[str, int] = {}
+        verdict: dict[str, tuple[str, str, str]] = {}  # the pair's class: the latest report's
+        risky_apps: dict[str, int] = {}
         records: list[str] = []
-        versions: dict[str, None] = {}
         for item, day_hour in zip(items, when, strict=True):
             r = item.report
-            risk = "0"
-            if r.classification == "public-trust" and r.enforce is False:
-                risk = "1:" + (r.app_version or "")
-                versions[r.app_version or ""] = None
+            app, test = app_key(r), r.is_test
+            index, risk = 0, "0"
+            if not test:
+                index = chains.setdefault(r.chain.fingerprint, len(chains) + 1)
+                verdict[r.chain.fingerprint] = (r.classification, r.label or "",
+                                                r.class_version or "")
+                risk = _risk(r)
+                if risk != "0":
+                    risky_apps.setdefault(app, len(risky_apps) + 1)
             result = r.validation_result if r.validation_result is not None else "none"
             records.append(SEP.join((
-                str(item.seq), str(r.received_ms), day_hour, r.chain.fingerprint, app_key(r),
-                str(result), r.enforcement, pinset_key(r), r.device, risk, ",".join(r.flags))))
-        day_keys = [k for d in days for k in (hk.day(d), hk.devices_day(d))]
-        self._host.queue(pipe, [*hk.fixed(), *day_keys,
-                                *(hk.breaking_version(v) for v in versions)],
+                str(item.seq), str(r.received_ms), r.device, day_hour, str(index), app,
+                str(result), r.enforcement, pinset_key(r), risk, ",".join(r.flags),
+                "1" if test else "0")))
+        day_keys = [k for d in days for k in (hk.day(d), hk.devices_day(d), hk.failing_day(d),
+                                              hk.breaking_day(d))]
+        pair_keys = [k for fp in chains
+                     for k in (hk.pair(fp), hk.pair_devices(fp), hk.pair_apps(fp),
+                               *(k for d in days
+                                 for k in (hk.pair_day(fp, d), hk.pair_devices_day(fp, d))))]
+        app_keys = [k for a in risky_apps for k in (hk.failing_app(a), hk.breaking_app(a))]
+        self._host.queue(pipe, [*hk.fixed(), *day_keys, *pair_keys, *app_keys],
                          [items[0].writer, self.retention_s, self.host_cap, hostname,
-                          len(days), *expires, len(versions), *versions, *records])
+                          hk.pair_prefix, len(days), *expires, len(chains),
+                          *(v for fp in chains for v in (fp, *verdict[fp])),
+                          len(risky_apps), *risky_apps, *records])
 
     def _queue_global(self, pipe: Any, items: list[Stamped]) -> None:
         g = self.keys.glob
         days, expires, when = self._days(items)
         chains: dict[str, int] = {}
-        chain_keys: list[str] = []
-        chain_args: list[Any] = []
+        first: dict[str, Report] = {}  # certificates and port: as the chain was first seen
+        verdict: dict[str, tuple[str, str, str]] = {}  # its class: the latest report's
         records: list[str] = []
         for item, day_hour in zip(items, when, strict=True):
             r = item.report
             fp = r.chain.fingerprint
-            index = chains.get(fp)
-            if index is None:
-                index = chains[fp] = len(chains) + 1
-                chain_keys += [g.chain(fp), g.chain_hosts(fp),
-                               *(g.cert(h) for h in r.chain.cert_hashes)]
-                chain_args += [fp, r.classification, r.label or "", r.port,
-                               len(r.chain.ders), *r.chain.ders]
-            records.append(SEP.join((str(item.seq), str(r.received_ms), day_hour, r.hostname,
-                                     str(index), r.device)))
-        day_keys = [k for d in days
-                    for k in (g.day(d), g.day_hosts(d), g.day_chains(d), g.devices_day(d))]
+            index, risk = 0, "0"
+            if not r.is_test:
+                index = chains.setdefault(fp, len(chains) + 1)
+                first.setdefault(fp, r)
+                # A record spooled before chain classes existed carries its pair class and no
+                # version (so the read side sees it as stale and recomputes).
+                verdict[fp] = (r.chain_classification or r.classification,
+                               (r.chain_label if r.chain_classification else r.label) or "",
+                               r.class_version or "")
+                risk = _risk(r)
+            records.append(SEP.join((str(item.seq), str(r.received_ms), r.device, day_hour,
+                                     r.hostname, str(index), r.classification, risk,
+                                     "1" if r.is_test else "0")))
+        day_keys = [k for d in days for k in (g.day(d), g.day_hosts(d), g.day_chains(d),
+                                              g.devices_day(d), g.day_failing(d),
+                                              g.day_breaking(d))]
+        chain_keys: list[str] = []
+        chain_args: list[Any] = []
+        for fp in chains:
+            chain = first[fp].chain
+            chain_keys += [g.chain(fp), g.chain_hosts(fp),
+                           *(k for d in days for k in (g.chain_day(fp, d),
+                                                       g.chain_hosts_day(fp, d))),
+                           *(g.cert(h) for h in chain.cert_hashes)]
+            chain_args += [fp, *verdict[fp], first[fp].port, len(chain.ders), *chain.ders]
         self._global.queue(pipe, [*g.fixed(), *day_keys, *chain_keys],
                            [items[0].writer, self.retention_s, CHAIN_HOSTS_CAP, len(days),
                             *expires, len(chains), *chain_args, *records])
@@ -176,15 +227,22 @@ class ReportStore:
 
         The host scripts run first and the global one only after them, so a record Redis
         refuses (PoisonRecord) has been counted nowhere. StorageUnavailable means Redis did
-        not confirm everything: replaying the batch is safe.
+        not confirm everything: replaying the batch is safe. In the same round trip, after
+        the host scripts, ``cleanup`` drops retired writers' marks from the batch's hosts.
         """
         if not items:
             return 0
         by_host: dict[str, list[int]] = {}
         for i, item in enumerate(items):
             by_host.setdefault(item.report.hostname, []).append(i)
-        results = self._run([lambda pipe, h=h, ix=ix: self._queue_host(
-            pipe, h, [items[i] for i in ix]) for h, ix in by_host.items()])
+        cleanup = self.cleanup
+        drop = cleanup.plan(list(by_host)) if cleanup is not None else []
+        results = self._run([*(lambda pipe, h=h, ix=ix: self._queue_host(
+            pipe, h, [items[i] for i in ix]) for h, ix in by_host.items()),
+            *(lambda pipe, k=k, ids=ids: pipe.execute_command("HDEL", k, *ids)
+              for k, ids, *_ in drop)])[: len(by_host)]
+        if cleanup is not None and drop:
+            cleanup.done(drop)
         poison = [i for res, ix in zip(results, by_host.values(), strict=True)
                   if isinstance(res, redis.ResponseError) and "WRONGTYPE" in str(res) for i in ix]
         if poison:

@@ -1,9 +1,10 @@
 """The `pin-collector` command: serve, plus tools for analysts and operators.
 
-Read commands (summary, hosts, host, chain, export) go through the HTTP API with a token
+Read commands (summary, hosts, host, chains, chain, export) go through the HTTP API with a token
 (``--url``/``--token`` or PIN_COLLECTOR_URL/PIN_COLLECTOR_TOKEN) or straight to Redis
 (``--redis-url``, else REDIS_URL). Exit status: 0 ok, 1 not found or refused, 2 usage or
-connection problems.
+connection problems, 141 when the reader of the output went away (``| head``), silently, as
+for a command killed by SIGPIPE.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import select
+import signal
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -76,6 +79,10 @@ def _read(args: argparse.Namespace) -> int:
         render = clifmt.hosts
     elif args.command == "host":
         doc, render = src.host(args.hostname, w), clifmt.host
+    elif args.command == "chains":
+        doc = src.chains(w, args.cursor or None, args.limit,
+                         classification=args.classification, hostname=args.hostname)
+        render = clifmt.chains
     else:
         doc, render = src.chain(args.fingerprint.lower(), w), clifmt.chain
     print(json.dumps(doc, indent=2, ensure_ascii=False) if args.json else render(doc))
@@ -98,9 +105,13 @@ def _pin(args: argparse.Namespace) -> int:
 def _send(args: argparse.Namespace) -> int:
     from collector.cli import pins as pintool
 
-    status, meaning, detail = pintool.send_test_report(args.url, args.hostname, args.timeout)
-    print(f"HTTP {status}: {meaning}" + (f" ({detail})" if detail else ""))
-    return 0 if status == 204 else 1
+    result = pintool.send_test_report(args.url, args.hostname, args.timeout)
+    if args.json:
+        print(json.dumps(result.as_json(), indent=2))
+    else:
+        print(f"HTTP {result.status}: {result.meaning}"
+              + (f" ({result.detail})" if result.detail else ""))
+    return 0 if result.status == 204 else 1
 
 
 def parser() -> argparse.ArgumentParser:
@@ -129,7 +140,16 @@ def parser() -> argparse.ArgumentParser:
     one = sub.add_parser("host", parents=[common], help="one host, with pin advice")
     one.add_argument("hostname")
     one.set_defaults(func=_read)
-    c = sub.add_parser("chain", parents=[common], help="one offending chain")
+    cs = sub.add_parser("chains", parents=[common], help="offending chains, one page")
+    cs.add_argument("--classification", help="only this class: interception-tool, "
+                    "tls-inspection, public-trust or unknown (the pair's with --hostname, "
+                    "else the chain's own)")
+    cs.add_argument("--hostname", help="only this host's chains (U-label or A-label)")
+    cs.add_argument("--limit", type=int, default=50)
+    cs.add_argument("--cursor")
+    cs.set_defaults(func=_read)
+    c = sub.add_parser("chain", parents=[common],
+                       help="one offending chain, with its class on each host")
     c.add_argument("fingerprint")
     c.set_defaults(func=_read)
     e = sub.add_parser("export", parents=[common], help="host and chain aggregates")
@@ -147,8 +167,38 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--hostname", default="pin-collector-test.example",
                    help="hostname the sample report is about (default %(default)s)")
     t.add_argument("--timeout", type=float, default=10.0)
+    t.add_argument("--json", action="store_true", help="print the answer as a JSON object")
     t.set_defaults(func=_send)
     return p
+
+
+def _stdout_gone() -> bool:
+    """True when stdout is a pipe whose reader has closed it (``| head``)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return True  # not a file descriptor: only a write to it can have raised
+    poll = getattr(select, "poll", None)
+    if poll is None:
+        return True
+    watch = poll()
+    watch.register(fd, select.POLLOUT)
+    return any(events & select.POLLERR for _, events in watch.poll(0))
+
+
+def _quiet_exit() -> int:
+    """Stop without a traceback or a message, as a command killed by SIGPIPE does (status
+    128 + 13), after pointing stdout at /dev/null so the interpreter's last flush of what
+    is still buffered cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        finally:
+            os.close(devnull)
+    except (AttributeError, OSError, ValueError):
+        pass
+    return 128 + signal.SIGPIPE
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,6 +208,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         code: int = args.func(args)
+        sys.stdout.flush()  # a reader that went away shows here, not at interpreter exit
+    except BrokenPipeError as exc:
+        if _stdout_gone():
+            return _quiet_exit()
+        print(f"pin-collector: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
     except ConfigError as exc:
         print(f"pin-collector: {exc}", file=sys.stderr)
         return 2

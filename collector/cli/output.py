@@ -30,8 +30,16 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
 
 def summary(doc: dict[str, Any]) -> str:
-    out = [table(("reports", "hosts", "chains", "devices"),
-                 [(doc["reports"], doc["hosts"], doc["chains"], doc["devices"])]), ""]
+    losing = doc.get("hosts_losing_service_now", [])
+    out = [f"LOSING SERVICE NOW: {doc.get('devices_failing_now', 0)} devices on {len(losing)} "
+           "hosts (enforcing clients failing on public-trust chains)"]
+    if losing:
+        out += [table(("hostname", "reports", "devices"),
+                      [(h["hostname"], h["reports"], h["devices"]) for h in losing])]
+    out += [f"At risk if enforced: {doc.get('devices_at_risk', 0)} report-only devices", ""]
+    out += [table(("reports", "hosts", "chains", "devices", "test_reports"),
+                  [(doc["reports"], doc["hosts"], doc["chains"], doc["devices"],
+                    _tests(doc))]), ""]
     out += ["By classification:", table(("classification", "reports"),
                                         sorted(doc["by_classification"].items())), ""]
     out += ["Top hosts:", table(("hostname", "reports"),
@@ -40,6 +48,14 @@ def summary(doc: dict[str, Any]) -> str:
                                  [(c["fingerprint"], c["reports"], c["classification"],
                                    c.get("label")) for c in doc["top_chains"]])]
     return "\n".join(out)
+
+
+def _tests(doc: dict[str, Any]) -> str:
+    """Test reports in the window, and all-time when that differs (or the window cannot tell)."""
+    window, all_time = doc.get("test_reports"), doc.get("test_reports_all_time", 0)
+    if window == all_time:
+        return str(all_time)
+    return f"{'-' if window is None else window} ({all_time} all-time)"
 
 
 def hosts(doc: dict[str, Any]) -> str:
@@ -53,42 +69,89 @@ def hosts(doc: dict[str, Any]) -> str:
 
 def host(doc: dict[str, Any]) -> str:
     risk = doc["hard_fail_readiness"]
+    more = doc.get("more_chains") or {}
     out = [f"{doc['hostname']}: {doc['reports']} reports from {doc['devices']} devices, "
-           f"{doc['first_seen']} .. {doc['last_seen']}",
-           f"hard-fail readiness: {risk['devices_at_risk']} report-only devices fail on "
-           "public-trust chains", "", "Chains:",
-           table(("fingerprint", "reports", "classification", "label"),
-                 [(c["fingerprint"], c["reports"], c["classification"], c.get("label"))
-                  for c in doc["chains"]]), "", "Apps:",
-           table(("app_id", "app_version", "platform", "reports"),
-                 [(a["app_id"], a["app_version"], a["platform"], a["reports"])
-                  for a in doc["apps"]]), "",
-           "Enforcement: " + ", ".join(f"{k}={v}" for k, v in doc["enforcement"].items()),
-           "Validation results: " + ", ".join(
-               f"{k}={v}" for k, v in sorted(doc["validation_results"].items())), "",
-           "Pin sets:",
-           table(("reports", "pins", "expiration", "backup", "public_key", "days_left"),
-                 [(p["reports"], " ".join(p["pins"]) or "(other)", p["expiration"],
-                   p.get("has_backup_pin"), p.get("matches_public_trust_key"),
-                   p.get("days_to_expiry")) for p in doc["pin_sets"]])]
+           f"{doc['first_seen']} .. {doc['last_seen']}; test reports: {_tests(doc)}",
+           f"LOSING SERVICE NOW: {risk.get('devices_failing_now', 0)} enforcing devices fail "
+           f"on public-trust chains ({risk.get('reports_failing_now', 0)} reports)",
+           f"at risk if enforced: {risk['devices_at_risk']} report-only devices "
+           f"({risk.get('reports_at_risk', 0)} reports)"]
+    if risk.get("by_app"):
+        out += ["", "By app:", table(
+            ("app_id", "app_version", "platform", "failing_reports", "failing_devices",
+             "at_risk_reports", "at_risk_devices"),
+            [(a["app_id"], a["app_version"], a["platform"], a["reports_failing_now"],
+              a["devices_failing_now"], a["reports_at_risk"], a["devices_at_risk"])
+             for a in risk["by_app"]])]
+    out += ["", "Chains:",
+            table(("fingerprint", "reports", "devices", "classification", "label", "failing",
+                   "at_risk", "first_seen", "last_seen"),
+                  [(c["fingerprint"], c["reports"], c.get("devices"), c["classification"],
+                    c.get("label"), c.get("devices_failing_now"), c.get("devices_at_risk"),
+                    c.get("first_seen"), c.get("last_seen")) for c in doc["chains"]])]
+    if more.get("reports"):
+        count = more.get("chains")
+        out.append(f"… {'' if count is None else f'{count} '}more chains "
+                   f"({more['reports']} reports; past the per-host cap, unclassified)")
+    out += ["", "Apps:",
+            table(("app_id", "app_version", "platform", "reports"),
+                  [(a["app_id"], a["app_version"], a["platform"], a["reports"])
+                   for a in doc["apps"]]), "",
+            "Enforcement: " + ", ".join(f"{k}={v}" for k, v in doc["enforcement"].items()),
+            "Validation results: " + ", ".join(
+                f"{k}={v}" for k, v in sorted(doc["validation_results"].items())), "",
+            "Pin sets:",
+            table(("reports", "pins", "expiration", "backup", "public_key", "days_left"),
+                  [(p["reports"], " ".join(p["pins"]) or "(other)", p["expiration"],
+                    p.get("has_backup_pin"), p.get("matches_public_trust_key"),
+                    p.get("days_to_expiry")) for p in doc["pin_sets"]])]
     for c in doc["chains"]:
         if c.get("pins_that_would_pass"):
             out += ["", f"Pins that would pass chain {c['fingerprint'][:16]}…:",
                     table(("position", "pin"), [(p["position"], p["pin"])
                                                 for p in c["pins_that_would_pass"]])]
+    out += _recommended(doc.get("recommended_pins"))
     return "\n".join(out)
 
 
+def _recommended(rec: dict[str, Any] | None) -> list[str]:
+    if not rec:
+        return []
+    out = ["", "Recommended pin set" + (f" (expiration hint {rec['expiration']})"
+                                        if rec.get("expiration") else "") + ":"]
+    if rec.get("pins"):
+        out.append(table(("role", "pin", "why"),
+                         [(p["role"], p["pin"], p["why"]) for p in rec["pins"]]))
+    if rec.get("why"):
+        out.append(f"note: {rec['why']}")
+    return out
+
+
+def chains(doc: dict[str, Any]) -> str:
+    text = table(("fingerprint", "reports", "hosts", "classification", "label", "first_seen",
+                  "last_seen"),
+                 [(c["fingerprint"], c["reports"], c["hosts"], c["classification"],
+                   c.get("label"), c["first_seen"], c["last_seen"]) for c in doc["items"]])
+    if doc.get("next_cursor"):
+        text += f"\n(more: --cursor {doc['next_cursor']})"
+    return text
+
+
 def chain(doc: dict[str, Any]) -> str:
+    more = doc.get("more_hosts") or {}
     out = [f"chain {doc['fingerprint']}: {doc['classification']}"
-           + (f" ({doc['label']})" if doc.get("label") else ""),
+           + (f" ({doc['label']})" if doc.get("label") else "") + " (the chain's own class)",
            f"{doc['reports']} reports, {doc['first_seen']} .. {doc['last_seen']}", "",
-           "Hosts:", table(("hostname", "reports"),
-                           [(h["hostname"], h["reports"]) for h in doc["hosts"]]), "",
-           "Certificates (leaf first):",
-           table(("subject", "issuer", "not_after", "spki_sha256"),
-                 [(c["subject"], c["issuer"], c["not_after"], c["spki_sha256"])
-                  for c in doc["certificates"]])]
+           "Hosts (class of the chain on each host):",
+           table(("hostname", "reports", "classification", "label"),
+                 [(h["hostname"], h["reports"], h.get("classification"), h.get("label"))
+                  for h in doc["hosts"]])]
+    if more.get("reports"):
+        out.append(f"… more hosts ({more['reports']} reports; past the per-chain host cap)")
+    out += ["", "Certificates (leaf first):",
+            table(("subject", "issuer", "not_after", "spki_sha256"),
+                  [(c["subject"], c["issuer"], c["not_after"], c["spki_sha256"])
+                   for c in doc["certificates"]])]
     if doc.get("pins_that_would_pass"):
         out += ["", "Pins that would pass:", table(
             ("position", "pin"), [(p["position"], p["pin"]) for p in doc["pins_that_would_pass"]])]

@@ -8,6 +8,7 @@ verification on purpose: pinning needs the keys actually served, trusted or not.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import re
@@ -16,17 +17,15 @@ import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
-import uuid
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
 from collector.cli.sources import CliError
 from collector.intake.chains import PEM_BLOCK, load_der, spki_pin
+from collector.intake.schemas import TEST_MARKER
 
 _HOSTPORT = re.compile(
     r"\[(?P<v6>[0-9A-Fa-f:.]+)\](?::(?P<p6>\d+))?|(?P<h>[^:\s]+)(?::(?P<p>\d+))?")
@@ -111,34 +110,65 @@ def render_pins(certs: list[dict[str, Any]], complete: bool) -> str:
     return "\n".join(lines)
 
 
-def sample_report(hostname: str) -> dict[str, Any]:
-    """A TrustKit iOS report over a throwaway self-signed certificate (no real key leaks)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pin-collector test report")])
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), False)
-            .sign(key, hashes.SHA256()))
-    pem = cert.public_bytes(serialization.Encoding.PEM).decode("ascii").strip()
+# The one chain every `send-test-report` sends, so test reports never add a chain per run: a
+# self-signed P-256 certificate (O=pin-collector, CN=pin-collector test report, serial
+# b"pin-collector", valid 2025-01-01 to 9999-12-31) whose private key was thrown away when it
+# was made. Its chain fingerprint is TEST_CHAIN_FINGERPRINT.
+TEST_CERTIFICATE = """\
+-----BEGIN CERTIFICATE-----
+MIIBhTCCASugAwIBAgINcGluLWNvbGxlY3RvcjAKBggqhkjOPQQDAjA8MRYwFAYD
+VQQKDA1waW4tY29sbGVjdG9yMSIwIAYDVQQDDBlwaW4tY29sbGVjdG9yIHRlc3Qg
+cmVwb3J0MCAXDTI1MDEwMTAwMDAwMFoYDzk5OTkxMjMxMjM1OTU5WjA8MRYwFAYD
+VQQKDA1waW4tY29sbGVjdG9yMSIwIAYDVQQDDBlwaW4tY29sbGVjdG9yIHRlc3Qg
+cmVwb3J0MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEue4JdwdAO/6c+0mIbVFL
+7cfwsVojDF6DzHCeGgp4oIv9q5MlV4UD3iG3ZZmxN459hvhs4o1ZLcAxYwF4nReJ
+kqMQMA4wDAYDVR0TAQH/BAIwADAKBggqhkjOPQQDAgNIADBFAiEAobN8pWH0NbDu
+SXbiqDnD6TEt9d7JfHj//AWP8IS4k2oCIA+ck53Suvjyqcdfp6YGSUzK+VBGhM/y
+dKSlwjbQ8unL
+-----END CERTIFICATE-----
+"""
+TEST_CHAIN_FINGERPRINT = "aefce6d4b002cff6d097c30e80bc999d06c25cc70136984ae5cecfec8b3b514e"
+TEST_VENDOR_ID = "00000000-0000-4000-8000-000000000000"
+
+
+def sample_report(hostname: str, now: datetime.datetime | None = None) -> dict[str, Any]:
+    """A TrustKit iOS report over the fixed test certificate, marked as a test report
+    (``pin-collector-test: true``, flagged ``test-report`` and counted apart)."""
+    now = now or datetime.datetime.now(datetime.UTC)
+    pem = TEST_CERTIFICATE.strip().replace("\n", "\r\n")  # iOS joins PEM lines with CRLF
     return {
         "app-bundle-id": "dev.pin-collector.test", "app-version": "0.0.0",
-        "app-vendor-id": str(uuid.uuid4()).upper(), "app-platform": "IOS",
+        "app-vendor-id": TEST_VENDOR_ID, "app-platform": "IOS",
         "app-platform-version": "18.0", "trustkit-version": "3.0.0",
         "hostname": hostname, "port": 0, "noted-hostname": hostname,
         "include-subdomains": False, "enforce-pinning": False,
-        "validated-certificate-chain": [pem.replace("\n", "\r\n")],
+        "validated-certificate-chain": [pem],
         "known-pins": ['pin-sha256="' + "A" * 43 + '="'],
         "known-pins-expiration-date": (now + datetime.timedelta(days=365)).date().isoformat(),
         "validation-result": 1,
         "date-time": now.replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        TEST_MARKER: True,
     }
 
 
-def send_test_report(url: str, hostname: str, timeout: float = 10.0) -> tuple[int, str, str]:
-    """POST a sample report; returns (status, meaning, problem detail or '')."""
+@dataclasses.dataclass(frozen=True)
+class SendResult:
+    """What the collector answered to one test report."""
+
+    url: str
+    hostname: str
+    status: int
+    meaning: str
+    detail: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"url": self.url, "hostname": self.hostname, "status": self.status,
+                "accepted": self.status == 204, "meaning": self.meaning,
+                "detail": self.detail or None, "chain_fingerprint": TEST_CHAIN_FINGERPRINT}
+
+
+def send_test_report(url: str, hostname: str, timeout: float = 10.0) -> SendResult:
+    """POST a sample report; the answer with its meaning and the problem's detail."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise CliError("URL must be http:// or https://", 2)
@@ -161,4 +191,5 @@ def send_test_report(url: str, hostname: str, timeout: float = 10.0) -> tuple[in
             detail = ""
     except (urllib.error.URLError, OSError) as exc:
         raise CliError(f"cannot reach {url}: {exc}", 2) from None
-    return status, MEANINGS.get(status, "unexpected answer"), detail
+    return SendResult(url, hostname, status, MEANINGS.get(status, "unexpected answer"),
+                            detail)

@@ -18,10 +18,13 @@ from collector.aggregates.read.chains import chain_doc, chains_page
 from collector.aggregates.read.context import ReadContext
 from collector.aggregates.read.hosts import host_doc, hosts_page
 from collector.aggregates.read.params import (
+    CHAINS_OF_HOST,
+    CLASSES,
     FINGERPRINT,
     BadCursor,
     clamp_limit,
     decode_cursor,
+    encode_cursor,
     next_cursor,
 )
 from collector.aggregates.read.summary import summary_doc
@@ -78,12 +81,23 @@ class RedisSource:
         with _redis_errors():
             return _found(host_doc(self.ctx, name, window), hostname)
 
-    def chains(self, window: Window, cursor: str | None, limit: int) -> dict[str, Any]:
-        offset = _offset(cursor, "c", "reports")
+    def chains(self, window: Window, cursor: str | None, limit: int, *,
+               classification: str | None = None,
+               hostname: str | None = None) -> dict[str, Any]:
+        if classification is not None and classification not in CLASSES:
+            raise CliError(f"classification: one of {', '.join(CLASSES)}", 2)
+        if hostname is not None:
+            try:
+                hostname = normalise(hostname)
+            except HostnameError:
+                raise CliError(f"hostname: not a hostname: {hostname}", 2) from None
+        sort = CHAINS_OF_HOST if hostname is not None else "reports"
+        offset = _offset(cursor, "c", sort)
         with _redis_errors():
-            items, more = chains_page(self.ctx, window, offset, clamp_limit(limit))
+            items, after = chains_page(self.ctx, window, offset, clamp_limit(limit),
+                                       classification=classification, hostname=hostname)
         return {"items": items,
-                "next_cursor": next_cursor("c", "reports", offset, len(items), more)}
+                "next_cursor": encode_cursor("c", sort, after) if after is not None else None}
 
     def chain(self, fingerprint: str, window: Window) -> dict[str, Any]:
         if not FINGERPRINT.fullmatch(fingerprint):

@@ -36,7 +36,9 @@ class Source(Protocol):
 
     def host(self, hostname: str, window: Window) -> dict[str, Any]: ...
 
-    def chains(self, window: Window, cursor: str | None, limit: int) -> dict[str, Any]: ...
+    def chains(self, window: Window, cursor: str | None, limit: int, *,
+               classification: str | None = None,
+               hostname: str | None = None) -> dict[str, Any]: ...
 
     def chain(self, fingerprint: str, window: Window) -> dict[str, Any]: ...
 
@@ -77,8 +79,15 @@ class ApiSource:
         path = "/v1/hosts/" + urllib.parse.quote(hostname, safe="")
         return self.get(path, window_params(window))
 
-    def chains(self, window: Window, cursor: str | None, limit: int) -> dict[str, Any]:
-        return self.get("/v1/chains", _page_params(window, cursor, limit))
+    def chains(self, window: Window, cursor: str | None, limit: int, *,
+               classification: str | None = None,
+               hostname: str | None = None) -> dict[str, Any]:
+        params = _page_params(window, cursor, limit)
+        if classification is not None:
+            params["classification"] = classification
+        if hostname is not None:
+            params["hostname"] = hostname
+        return self.get("/v1/chains", params)
 
     def chain(self, fingerprint: str, window: Window) -> dict[str, Any]:
         path = "/v1/chains/" + urllib.parse.quote(fingerprint, safe="")

@@ -25,10 +25,12 @@ import threading
 import time
 from collections.abc import Callable
 
+from collector.aggregates.retention import Janitor
 from collector.aggregates.writer import ReportStore, Stamped, StorageUnavailable
 from collector.durable.commit import GroupCommit, Unavailable
 from collector.durable.progress import Progress
 from collector.durable.retention import Retention
+from collector.durable.retire import gone_writers, known_writers
 from collector.durable.sink import BATCH, IngestStats, RedisSink
 from collector.durable.spool import Spool, SpoolUnavailable
 from collector.intake.report import Report
@@ -50,7 +52,8 @@ class Ingestor:
     """One worker's reports: durable on ``submit``, then in Redis exactly once."""
 
     def __init__(self, store: ReportStore, spool: Spool, writer: str, *,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
         self.store = store
         self.spool = spool
         self.writer = writer
@@ -62,6 +65,9 @@ class Ingestor:
         self.sink = RedisSink(store, spool, self.stats)
         self.commits = GroupCommit(spool, self.sink, writer, self.progress, self._handoff)
         self.retention = Retention(spool)
+        # Trims stale hosts and chains from the rankings by ``wall`` time; retires the marks
+        # of writers gone for good (``replay_orphans``).
+        self.janitor = Janitor(store, wall=wall)
         self._acked = 0
         self._outbox: collections.deque[Stamped] = collections.deque()
         self._wake = threading.Condition()
@@ -69,7 +75,7 @@ class Ingestor:
         self._run_id: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._last = dict.fromkeys(("check", "rotate", "tick", "orphans"), clock())
+        self._last = dict.fromkeys(("check", "rotate", "tick", "orphans", "trim"), clock())
         # Called by the background writer every TICK_S: each worker must publish its own
         # totals, since a scrape is answered by one worker only (create_app wires the metrics).
         self.tick: Callable[[], None] | None = None
@@ -154,8 +160,14 @@ class Ingestor:
             self.fail("redis restarted")  # recover() replays the retained window
 
     def replay_orphans(self) -> int:
-        """Replay the segments of writers that are gone; return the records applied."""
-        return self.spool.drain(self.sink.apply, batch=BATCH, orphans_only=True)
+        """Replay the segments of writers that are gone; return the records applied.
+
+        Then retire the writers left with no segment at all (``retire``): their marks go.
+        """
+        known = known_writers(self.spool.directory, self.writer)  # before drain's sweep
+        applied = self.spool.drain(self.sink.apply, batch=BATCH, orphans_only=True)
+        self.janitor.retire(gone_writers(self.spool.directory, known))
+        return applied
 
     def step(self, wait: float = 0.05) -> None:
         """Send one batch from the outbox (or try to recover): the core of :meth:`run_once`."""
@@ -187,7 +199,8 @@ class Ingestor:
     def run_once(self) -> None:
         """One turn of the writer thread: a step, then each duty ``clock`` says is due.
 
-        The duties: notice a Redis restart, seal the segment, publish metrics, replay orphans.
+        The duties: notice a Redis restart, seal the segment, publish metrics, replay orphans,
+        trim the rankings (retention; more often while it has a backlog).
         """
         try:
             self.step()
@@ -200,6 +213,8 @@ class Ingestor:
                 self.tick()
             if not self.failed and self._due("orphans", ORPHAN_SCAN_S, now):
                 self.replay_orphans()
+            if not self.failed and self._due("trim", self.janitor.every, now):
+                self.janitor.run()
         except (StorageUnavailable, SpoolUnavailable) as exc:
             self.fail(str(exc))
         except Exception:

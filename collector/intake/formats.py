@@ -18,7 +18,7 @@ from marshmallow import Schema, ValidationError
 
 from collector.intake import schemas
 from collector.intake.chains import Chain, ChainError, parse_chain
-from collector.intake.hostnames import HostnameError, is_within, normalise
+from collector.intake.hostnames import HostnameError, is_within, reported
 from collector.intake.pins import canonical_pin
 from collector.intake.rejection import Rejection
 from collector.intake.report import Report
@@ -108,12 +108,13 @@ def device_key(secret: bytes, vendor_id: str | None, client_addr: str | None) ->
 
 
 def _host(value: str | None, field: str) -> str | None:
+    """A DNS name (A-label, or a canonical U-label turned into its A-label) or an IP."""
     if value is None:
         return None
     try:
-        return normalise(value, allow_unicode=False)
+        return reported(value)
     except HostnameError:
-        raise unprocessable({field: ["Not a valid hostname (IDNA A-label)."]}) from None
+        raise unprocessable({field: ["Not a valid hostname."]}) from None
 
 
 def _chain(pems: Sequence[str], field: str) -> Chain:
@@ -160,7 +161,7 @@ def build(doc: Any, *, received_ms: int, secret: bytes, client_addr: str | None,
         enforce = data["failure_mode"] == "enforce"
     if noted and hostname != noted and data["include_subdomains"] is False:
         flags += ("subdomain-not-included",)
-    if data["test_report"]:
+    if data["test_report"] or data["pin_collector_test"]:
         flags += ("test-report",)
     return Report(
         hostname=hostname, port=data["port"], noted_hostname=noted,

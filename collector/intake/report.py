@@ -1,7 +1,8 @@
 """The canonical record: what every accepted report becomes, whatever client sent it.
 
 It is also the unit of durability: the store writes it, the spool keeps it as compact JSON
-(with the writer id and sequence that make a replay idempotent).
+(with the writer id and sequence that make a replay idempotent). Fields added later have
+defaults, so records spooled by an older collector still replay.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import json
 from typing import Any
 
 from collector.intake.chains import Chain
+
+TEST_REPORT = "test-report"  # the flag of reports sent by `send-test-report`: counted apart
 
 
 @functools.lru_cache(maxsize=1024)
@@ -46,9 +49,16 @@ class Report:
     platform_version: str | None
     sdk_version: str | None
     device: str
-    classification: str = "unknown"
+    classification: str = "unknown"  # the PAIR's (host, chain) class
     label: str | None = None
     flags: tuple[str, ...] = ()
+    chain_classification: str | None = None  # the chain's own, issuer-level class
+    chain_label: str | None = None
+    class_version: str | None = None  # Classifier.version that decided both classes
+
+    @property
+    def is_test(self) -> bool:
+        return TEST_REPORT in self.flags
 
     @property
     def enforcement(self) -> str:
@@ -75,5 +85,6 @@ class Report:
             pins=tuple(chain["pins"]),
         )
         for key in ("known_pins", "flags"):
-            fields[key] = tuple(fields[key])
+            if key in fields:
+                fields[key] = tuple(fields[key])
         return cls(**fields), extra

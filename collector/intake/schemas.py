@@ -15,6 +15,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 # C0/C1 controls and lone surrogates: they break logs, terminals and UTF-8 encoding.
 _BAD_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _BAD_PEM = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\uffff]")
+TEST_MARKER = "pin-collector-test"  # top-level key of the reports send-test-report sends
 
 
 class Text(fields.String):
@@ -146,6 +147,9 @@ class ReportSchema(Schema):
     trustkit_version = _opt_text(32, "trustkit-version")
     failure_mode = _opt_text(32, "failure-mode")
     test_report = StrictBool(data_key="test-report", allow_none=True, load_default=None)
+    # `pin-collector send-test-report` marks its reports with this key (no client sends it),
+    # so they are flagged "test-report" and counted apart from real failures.
+    pin_collector_test = StrictBool(data_key=TEST_MARKER, allow_none=True, load_default=None)
 
 
 class TrustKitSchema(ReportSchema):

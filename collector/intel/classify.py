@@ -4,12 +4,19 @@ Analysts triage pin failures by cause, so every chain gets one of four kinds (SP
 products are recognised first (``products``), because a corporate proxy whose root an admin
 pushed into a trust store must never be mistaken for the operator's new key. Only then is the
 chain verified against the public roots (``roots``), at the time of the report rather than now.
+
+Two verdicts exist (SPEC §6): the PAIR's (``classify``: the chain as seen for one hostname, so
+a public chain whose leaf does not cover that host is ``unknown``) and the CHAIN's own
+(``classify_chain``: by issuer, public-trust whatever hosts the leaf covers). ``version`` names
+the data both depend on, so a stored verdict can be recognised as stale.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -38,6 +45,7 @@ class Classification:
 
 
 UNKNOWN_CHAIN = Classification(UNKNOWN, None)
+VERSION_HEX = 12
 
 
 def _short_name(name: x509.Name) -> str:
@@ -55,8 +63,10 @@ class Classifier:
         self, public_roots_pem: bytes, extra_products: Sequence[Mapping[str, Any]] = ()
     ) -> None:
         # Operator entries first, so they can relabel something the bundled list also knows.
-        self._products = Products([*extra_products, *bundled_products()])
+        entries = [*extra_products, *bundled_products()]
+        self._products = Products(entries)
         self._roots = PublicRoots(public_roots_pem)
+        self.version = classifier_version(public_roots_pem, entries)
 
     @classmethod
     def from_files(cls, roots_path: str | None, products_path: str | None = None) -> Classifier:
@@ -67,21 +77,57 @@ class Classifier:
     def classify(
         self, certs: Sequence[x509.Certificate], hostname: str, at: datetime.datetime
     ) -> Classification:
-        """Kind and label of a chain (leaf first) seen for ``hostname`` at ``at``; never raises."""
+        """The PAIR's kind and label: a chain (leaf first) seen for ``hostname`` at ``at``.
+
+        A publicly trusted chain whose leaf does not cover ``hostname`` is ``unknown`` with a
+        label that says so. Never raises.
+        """
         try:
             product = self._products.match(certs)
             if product is not None:
                 return Classification(product.kind, product.label)
-            return self._public_trust(certs, hostname, at) or UNKNOWN_CHAIN
+            found = self._public_trust(certs, hostname, at)
+            if found is not None:
+                return found
+            public = self._public_trust(certs, None, at)
+            if public is not None:
+                return Classification(UNKNOWN, f"{public.label}: leaf does not cover this host")
+            return UNKNOWN_CHAIN
         except Exception:  # hostile certificates must cost a report its label, nothing more
             return UNKNOWN_CHAIN
 
+    def classify_chain(
+        self, certs: Sequence[x509.Certificate], at: datetime.datetime
+    ) -> Classification:
+        """The CHAIN's own kind and label, by issuer: a known product, else public-trust when
+        it verifies to a public root at ``at`` whatever hosts its leaf covers; never raises."""
+        try:
+            product = self._products.match(certs)
+            if product is not None:
+                return Classification(product.kind, product.label)
+            return self._public_trust(certs, None, at) or UNKNOWN_CHAIN
+        except Exception:
+            return UNKNOWN_CHAIN
+
     def _public_trust(
-        self, certs: Sequence[x509.Certificate], hostname: str, at: datetime.datetime
+        self, certs: Sequence[x509.Certificate], hostname: str | None, at: datetime.datetime
     ) -> Classification | None:
-        path = self._roots.verified_path(certs, hostname, at)
+        if hostname is None:
+            path = self._roots.verified_path_any_host(certs, at)
+        else:
+            path = self._roots.verified_path(certs, hostname, at)
         if path is None:
             return None
         return Classification(
             PUBLIC_TRUST, _short_name(path[-1].subject), tuple(spki_pin(c) for c in path)
         )
+
+
+def classifier_version(public_roots_pem: bytes, products: Sequence[Mapping[str, Any]]) -> str:
+    """First 12 hex of SHA-256 over the roots PEM and the product entries (operator first):
+    any change of either changes it."""
+    digest = hashlib.sha256(public_roots_pem)
+    digest.update(b"\0")
+    digest.update(json.dumps(list(products), sort_keys=True, separators=(",", ":"),
+                             default=str).encode("utf-8"))
+    return digest.hexdigest()[:VERSION_HEX]

@@ -80,6 +80,24 @@ def _server_name(hostname: str) -> x509.DNSName | x509.IPAddress | None:
     return x509.DNSName(host)
 
 
+def _leaf_name(leaf: x509.Certificate) -> x509.DNSName | x509.IPAddress | None:
+    """A server name the leaf itself covers (its first usable SAN; a wildcard label becomes a
+    concrete one), so the verifier's name check passes by construction; None without a SAN."""
+    try:
+        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return None
+    ips = san.get_values_for_type(x509.IPAddress)
+    if ips:
+        return x509.IPAddress(ips[0])
+    for dns in san.get_values_for_type(x509.DNSName):
+        name = "wildcard" + dns[1:] if dns.startswith("*.") else dns
+        found = _server_name(name)
+        if found is not None:
+            return found
+    return None
+
+
 class PublicRoots:
     """The trust store and verification policy; build once per process."""
 
@@ -99,9 +117,30 @@ class PublicRoots:
         subject = _server_name(hostname)
         if self._store is None or not certs or subject is None:
             return None
+        return self._verify(self._store, certs, subject, at)
+
+    def verified_path_any_host(
+        self, certs: Sequence[x509.Certificate], at: datetime.datetime
+    ) -> list[x509.Certificate] | None:
+        """As ``verified_path``, for whichever host the leaf names (no hostname check): the
+        chain's own trust, used for its issuer-level class. May raise as ``verified_path``."""
+        if self._store is None or not certs:
+            return None
+        subject = _leaf_name(certs[0])
+        if subject is None:
+            return None
+        return self._verify(self._store, certs, subject, at)
+
+    def _verify(
+        self,
+        store: Store,
+        certs: Sequence[x509.Certificate],
+        subject: x509.DNSName | x509.IPAddress,
+        at: datetime.datetime,
+    ) -> list[x509.Certificate] | None:
         if at.tzinfo is not None:
             at = at.astimezone(datetime.UTC)
-        builder = PolicyBuilder().store(self._store).time(at)
+        builder = PolicyBuilder().store(store).time(at)
         if self._policies:
             builder = builder.extension_policies(**self._policies)
         verifier = builder.build_server_verifier(subject)

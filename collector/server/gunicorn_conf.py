@@ -20,6 +20,8 @@ limit_request_field_size = 8190
 accesslog = None
 errorlog = "-"
 loglevel = "warning"
+# Peers allowed to set X-Forwarded-Proto (the scheme). It does not make X-Forwarded-For the
+# client address: gunicorn never does that; COLLECTOR_TRUSTED_PROXIES (web/proxies.py) does.
 forwarded_allow_ips = "127.0.0.1,::1"
 
 

@@ -18,18 +18,23 @@ from marshmallow import Schema, ValidationError
 from collector.aggregates.read.chains import chain_doc, chains_page
 from collector.aggregates.read.hosts import host_doc, hosts_page
 from collector.aggregates.read.params import (
+    CHAINS_OF_HOST,
     FINGERPRINT,
     BadCursor,
     clamp_limit,
     decode_cursor,
+    encode_cursor,
     next_cursor,
 )
 from collector.aggregates.read.summary import summary_doc
-from collector.aggregates.read.timeline import timeline_doc
+from collector.aggregates.read.timeline import (
+    chain_timeline_doc,
+    pair_timeline_doc,
+    timeline_doc,
+)
 from collector.aggregates.read.windows import Window
 from collector.durable.ingest import Unavailable
-from collector.intake import body as intake
-from collector.intake import formats
+from collector.intake import formats, wire
 from collector.intake.hostnames import HostnameError, normalise
 from collector.intake.rejection import Rejection
 from collector.web import metrics, openapi
@@ -50,13 +55,13 @@ def post_report() -> Response:
             raise Rejection(429, "rate-limited", "Too many reports from this source.",
                             headers={"Retry-After": limiter.retry_after(wait)})
     cap = svc.settings.max_body_bytes
-    intake.check_headers(request.headers.get("Content-Type"),
-                         request.headers.get("Content-Encoding"), request.content_length, cap)
+    wire.check_headers(request.headers.get("Content-Type"),
+                       request.headers.get("Content-Encoding"), request.content_length, cap)
     sock = request.environ.get("gunicorn.socket")
     if sock is not None:  # a client that stalls mid-body must not hold a thread for ever
         sock.settimeout(BODY_TIMEOUT_S)
-    body = intake.read_capped(request.stream, cap)
-    doc = intake.parse_json(body)
+    body = wire.read_capped(request.stream, cap)
+    doc = wire.parse_json(body)
     report = formats.build(doc, received_ms=int(time.time() * 1000), secret=svc.device_secret,
                            client_addr=request.remote_addr,
                            allowed_hosts=svc.settings.allowed_hosts)
@@ -155,20 +160,48 @@ def host_timeline(hostname: str) -> Response:
     return jsonify(doc)
 
 
+@bp.get("/hosts/<hostname>/chains/<fingerprint>/timeline")
+def pair_timeline(hostname: str, fingerprint: str) -> Response:
+    name = hostname_arg(hostname)
+    fp = fingerprint_arg(fingerprint)
+    args = _args(rs.TimelineQuery)
+    doc = pair_timeline_doc(services().reads, name, fp, args["interval"], args["window"])
+    if doc is None:
+        raise not_found("chain on this host")
+    return jsonify(doc)
+
+
+def fingerprint_arg(raw: str) -> str:
+    if not FINGERPRINT.fullmatch(raw):
+        raise not_found("chain")
+    return raw
+
+
 @bp.get("/chains")
 def list_chains() -> Response:
-    args = _args(rs.PageQuery)
-    offset = _page(args, "c", "reports")
-    items, more = chains_page(services().reads, args["window"], offset, args["limit"])
-    cursor = next_cursor("c", "reports", offset, len(items), more)
+    args = _args(rs.ChainListQuery)
+    hostname = args.get("hostname")
+    sort = CHAINS_OF_HOST if hostname else "reports"
+    offset = _page(args, "c", sort)
+    items, after = chains_page(services().reads, args["window"], offset, args["limit"],
+                               classification=args.get("classification"), hostname=hostname)
+    cursor = encode_cursor("c", sort, after) if after is not None else None
     return jsonify({"items": items, "next_cursor": cursor})
 
 
 @bp.get("/chains/<fingerprint>")
 def chain(fingerprint: str) -> Response:
-    if not FINGERPRINT.fullmatch(fingerprint):
+    doc = chain_doc(services().reads, fingerprint_arg(fingerprint), window())
+    if doc is None:
         raise not_found("chain")
-    doc = chain_doc(services().reads, fingerprint, window())
+    return jsonify(doc)
+
+
+@bp.get("/chains/<fingerprint>/timeline")
+def chain_timeline(fingerprint: str) -> Response:
+    fp = fingerprint_arg(fingerprint)
+    args = _args(rs.TimelineQuery)
+    doc = chain_timeline_doc(services().reads, fp, args["interval"], args["window"])
     if doc is None:
         raise not_found("chain")
     return jsonify(doc)

@@ -13,6 +13,7 @@ from collector.intake.rejection import Rejection
 from collector.web import api, health, metrics, problems
 from collector.web.auth import TokenCheck
 from collector.web.context import WEB, WebServices
+from collector.web.proxies import TrustedProxies
 from collector.web.ratelimit import RateLimiter
 
 
@@ -41,4 +42,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
+    if settings.trusted_proxies:  # REMOTE_ADDR from X-Forwarded-For, for trusted peers only
+        app.wsgi_app = TrustedProxies(app.wsgi_app,  # type: ignore[method-assign]
+                                      settings.trusted_proxies)
     return app

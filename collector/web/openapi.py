@@ -22,7 +22,7 @@ _PROBLEM = {"application/problem+json": {"schema": "Problem"}}
 _ERRORS = {
     "400": "Malformed JSON, or a malformed query parameter.",
     "401": "Missing or wrong bearer token (one fixed body).",
-    "404": "Unknown host or chain.",
+    "404": "Unknown host, chain or (host, chain) pair.",
     "413": "Body over the size cap.",
     "415": "Content-Type not JSON, or a Content-Encoding.",
     "422": "Not a pin-failure report this collector accepts.",
@@ -37,12 +37,17 @@ def _problems(*codes: str) -> dict[str, Any]:
     return {c.rstrip("r"): {"description": _ERRORS[c], "content": _PROBLEM} for c in codes}
 
 
+PathParam = tuple[str, str]
+
+
 def _read(op_id: str, summary: str, schema: str, query: type[rs.WindowQuery] | None = None,
-          path_param: tuple[str, str] | None = None, not_found: bool = False) -> dict[str, Any]:
+          path_param: PathParam | list[PathParam] | None = None,
+          not_found: bool = False) -> dict[str, Any]:
     params: list[Any] = []
-    if path_param is not None:
-        params.append({"in": "path", "name": path_param[0], "required": True,
-                       "description": path_param[1], "schema": {"type": "string"}})
+    path_params = [path_param] if isinstance(path_param, tuple) else path_param or []
+    for name, description in path_params:
+        params.append({"in": "path", "name": name, "required": True,
+                       "description": description, "schema": {"type": "string"}})
     if query is not None:
         params.append({"in": "query", "schema": query})
     codes = ("400", "401", "404", "503r") if not_found else ("400", "401", "503r")
@@ -76,10 +81,17 @@ def _paths() -> dict[str, dict[str, Any]]:
                                       rs.WindowQuery, host, True),
         "/v1/hosts/{hostname}/timeline": _read("host_timeline", "Reports per hour or day.",
                                                "Timeline", rs.TimelineQuery, host, True),
-        "/v1/chains": _read("list_chains", "Offending chains by reports, paged.", "ChainPage",
-                            rs.PageQuery),
-        "/v1/chains/{fingerprint}": _read("chain", "One chain and its certificates.", "Chain",
+        "/v1/hosts/{hostname}/chains/{fingerprint}/timeline": _read(
+            "pair_timeline", "Reports of one chain on one host per hour or day.",
+            "PairTimeline", rs.TimelineQuery, [host, fp], True),
+        "/v1/chains": _read("list_chains", "Offending chains by reports, paged; filtered by "
+                            "class and/or host.", "ChainPage", rs.ChainListQuery),
+        "/v1/chains/{fingerprint}": _read("chain", "One chain, its hosts (each with the pair's "
+                                          "class) and its certificates.", "Chain",
                                           rs.WindowQuery, fp, True),
+        "/v1/chains/{fingerprint}/timeline": _read("chain_timeline",
+                                                   "Reports of one chain per hour or day.",
+                                                   "ChainTimeline", rs.TimelineQuery, fp, True),
         "/v1/openapi.json": {"get": {
             "operationId": "openapi", "tags": ["analyst"], "security": [{"bearer": []}],
             "summary": "This document.",
@@ -127,8 +139,8 @@ def document() -> dict[str, Any]:
     )
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     spec.components.schema("Report", schema=ReportSchema)
-    for name in ("Summary", "HostPage", "Host", "Timeline", "ChainPage", "Chain", "Problem",
-                 "Health", "Ready"):
+    for name in ("Summary", "HostPage", "Host", "Timeline", "ChainPage", "Chain",
+                 "ChainTimeline", "PairTimeline", "Problem", "Health", "Ready"):
         spec.components.schema(name, schema=getattr(rs, name))
     for path, operations in _paths().items():
         spec.path(path=path, operations=operations)

@@ -7,7 +7,12 @@ forbid unknown keys so that schemathesis catches any drift between code and docu
 
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
+from typing import Any
+
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
+
+from collector.aggregates.read.params import CLASSES
+from collector.intake.hostnames import HostnameError, normalise
 
 
 class _Strict(Schema):
@@ -17,6 +22,17 @@ class _Strict(Schema):
 
 def _time(**kw: object) -> fields.String:
     return fields.String(allow_none=True, metadata={"format": "date-time", **kw})
+
+
+class Hostname(fields.String):
+    """A hostname as analysts type it (U-label or A-label), loaded as its normalised A-label."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kw: Any) -> str:
+        raw = super()._deserialize(value, attr, data, **kw)
+        try:
+            return normalise(raw)
+        except HostnameError:
+            raise ValidationError("Not a hostname.") from None
 
 
 # -- query parameters -------------------------------------------------------------------------
@@ -41,6 +57,15 @@ class HostListQuery(PageQuery):
                          metadata={"default": "reports"})
 
 
+class ChainListQuery(PageQuery):
+    classification = fields.String(validate=validate.OneOf(CLASSES), metadata={
+        "description": "Only chains of this class: the chain's own (issuer-level) class, or the "
+                       "(host, chain) pair's class when `hostname` is given."})
+    hostname = Hostname(metadata={
+        "description": "Only this host's chains, ranked by their reports on it, with the pair's "
+                       "class. U-label or A-label form."})
+
+
 class TimelineQuery(WindowQuery):
     interval = fields.String(
         load_default="day", validate=validate.OneOf(["hour", "day"]),
@@ -61,7 +86,33 @@ class TopChain(_Strict):
     label = fields.String(allow_none=True)
 
 
+class HostLosing(_Strict):
+    hostname = fields.String(required=True)
+    reports = fields.Integer(required=True, metadata={
+        "description": "Reports from enforcing clients on public-trust (host, chain) pairs."})
+    devices = fields.Integer(required=True, metadata={
+        "description": "Distinct enforcing devices failing on them (losing service)."})
+
+
+def _test_reports() -> fields.Integer:
+    return fields.Integer(required=True, metadata={
+        "description": "Reports flagged test-report (send-test-report) in the window (day "
+                       "resolution), counted in no other figure."})
+
+
+def _test_reports_all_time() -> fields.Integer:
+    return fields.Integer(required=True, metadata={
+        "description": "Test reports since the record began (within retention)."})
+
+
 class Summary(_Strict):
+    hosts_losing_service_now = fields.List(fields.Nested(HostLosing), required=True, metadata={
+        "description": "Hosts whose enforcing clients fail on a public-trust chain now, by "
+                       "reports (at most 100 listed)."})
+    devices_failing_now = fields.Integer(required=True, metadata={
+        "description": "Hosts' devices losing service now, summed over hosts."})
+    devices_at_risk = fields.Integer(required=True, metadata={
+        "description": "Hosts' report-only devices failing on public-trust chains, summed."})
     reports = fields.Integer(required=True)
     hosts = fields.Integer(required=True)
     chains = fields.Integer(required=True)
@@ -69,6 +120,8 @@ class Summary(_Strict):
     top_hosts = fields.List(fields.Nested(HostCount), required=True)
     top_chains = fields.List(fields.Nested(TopChain), required=True)
     by_classification = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    test_reports = _test_reports()
+    test_reports_all_time = _test_reports_all_time()
 
 
 class HostItem(_Strict):
@@ -88,11 +141,18 @@ class HostPage(_Page):
     items = fields.List(fields.Nested(HostItem), required=True)
 
 
+def _class(**kw: Any) -> fields.String:
+    return fields.String(required=True, validate=validate.OneOf(CLASSES), **kw)
+
+
 class ChainItem(_Strict):
     fingerprint = fields.String(required=True)
-    reports = fields.Integer(required=True)
-    hosts = fields.Integer(required=True)
-    classification = fields.String(required=True)
+    reports = fields.Integer(required=True, metadata={
+        "description": "Reports in the window (on `hostname` when the list is filtered by it)."})
+    hosts = fields.Integer(required=True, metadata={
+        "description": "Hosts the chain was reported for in the window."})
+    classification = _class(metadata={
+        "description": "The chain's own class, or the pair's when filtered by `hostname`."})
     label = fields.String(allow_none=True)
     first_seen = _time()
     last_seen = _time()
@@ -110,10 +170,6 @@ class PinAdvice(_Strict):
     android_nsc = fields.String(required=True)
 
 
-class HostChain(TopChain):
-    pins_that_would_pass = fields.List(fields.Nested(PinAdvice), required=True)
-
-
 class App(_Strict):
     app_id = fields.String(allow_none=True, required=True)
     app_version = fields.String(allow_none=True, required=True)
@@ -125,6 +181,36 @@ class Enforcement(_Strict):
     enforced = fields.Integer(required=True)
     report_only = fields.Integer(required=True)
     unknown_ = fields.Integer(required=True, data_key="unknown")
+
+
+class HostChain(TopChain):
+    """One (host, chain) pair; every figure honours the window."""
+
+    devices = fields.Integer(required=True)
+    first_seen = _time()
+    last_seen = _time()
+    enforcement = fields.Nested(Enforcement, required=True)
+    apps = fields.List(fields.Nested(App), required=True)
+    reports_failing_now = fields.Integer(required=True, metadata={
+        "description": "Reports from enforcing clients, when the pair is public-trust."})
+    reports_at_risk = fields.Integer(required=True, metadata={
+        "description": "Reports from report-only clients, when the pair is public-trust."})
+    devices_failing_now = fields.Integer(required=True, metadata={
+        "description": "Distinct devices behind reports_failing_now: exact when the pair's "
+                       "clients all enforce or it is the host's only public-trust pair, else "
+                       "an upper bound."})
+    devices_at_risk = fields.Integer(required=True, metadata={
+        "description": "As devices_failing_now, for report-only clients."})
+    pins_that_would_pass = fields.List(fields.Nested(PinAdvice), required=True)
+
+
+class MoreChains(_Strict):
+    reports = fields.Integer(required=True, metadata={
+        "description": "Reports on chains past the per-host cap (no class of their own)."})
+    chains = fields.Integer(allow_none=True, required=True, metadata={
+        "description": "How many such chains; null when the window holds only part of the "
+                       "host's history."})
+    chains_all_time = fields.Integer(required=True)
 
 
 class PinSet(_Strict):
@@ -142,13 +228,35 @@ class AppVersionRisk(_Strict):
     app_version = fields.String(required=True)
     reports = fields.Integer(required=True)
     devices = fields.Integer(required=True, allow_none=True,
-                             metadata={"description": "distinct devices (null for other)"})
+                             metadata={"description": "distinct devices (null for other, "
+                                       "and under a window holding part of the history)"})
+
+
+class AppRisk(_Strict):
+    app_id = fields.String(allow_none=True, required=True)
+    app_version = fields.String(allow_none=True, required=True)
+    platform = fields.String(allow_none=True, required=True)
+    reports_failing_now = fields.Integer(required=True)
+    devices_failing_now = fields.Integer(allow_none=True, required=True, metadata={
+        "description": "Null for the capped overflow (`other`), and under a window that holds "
+                       "only part of the host's history (distinct devices per app are kept "
+                       "all-time only)."})
+    reports_at_risk = fields.Integer(required=True)
+    devices_at_risk = fields.Integer(allow_none=True, required=True, metadata={
+        "description": "As devices_failing_now."})
 
 
 class Readiness(_Strict):
+    devices_failing_now = fields.Integer(required=True, metadata={
+        "description": "Distinct enforcing devices failing on public-trust chains: losing "
+                       "service now."})
     devices_at_risk = fields.Integer(required=True, metadata={
         "description": "Distinct report-only devices failing on public-trust chains."})
-    by_app_version = fields.List(fields.Nested(AppVersionRisk), required=True)
+    reports_failing_now = fields.Integer(required=True)
+    reports_at_risk = fields.Integer(required=True)
+    by_app = fields.List(fields.Nested(AppRisk), required=True)
+    by_app_version = fields.List(fields.Nested(AppVersionRisk), required=True, metadata={
+        "description": "At-risk (report-only) figures per app version."})
 
 
 class Host(_Strict):
@@ -157,15 +265,22 @@ class Host(_Strict):
     devices = fields.Integer(required=True)
     first_seen = _time()
     last_seen = _time()
-    chains = fields.List(fields.Nested(HostChain), required=True)
+    test_reports = _test_reports()
+    test_reports_all_time = _test_reports_all_time()
+    chains = fields.List(fields.Nested(HostChain), required=True, metadata={
+        "description": "The host's (host, chain) pairs with the pair's class."})
+    more_chains = fields.Nested(MoreChains, required=True)
     apps = fields.List(fields.Nested(App), required=True)
     validation_results = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
     enforcement = fields.Nested(Enforcement, required=True)
     pin_sets = fields.List(fields.Nested(PinSet), required=True)
     hard_fail_readiness = fields.Nested(Readiness, required=True)
+    recommended_pins = fields.Nested("RecommendedPins", required=True, metadata={
+        "description": "A pin set for the app: a primary and backups, each with why."})
     flags = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True,
-                        metadata={"description": "reports per flag: client-time-unparsed, "
-                                  "client-time-no-zone, subdomain-not-included, test-report…"})
+                        metadata={"description": "reports per flag in the window: "
+                                  "client-time-unparsed, client-time-no-zone, "
+                                  "subdomain-not-included…"})
 
 
 class Point(_Strict):
@@ -173,12 +288,49 @@ class Point(_Strict):
     reports = fields.Integer(required=True)
 
 
-class Timeline(_Strict):
-    hostname = fields.String(required=True)
+class _Series(_Strict):
     interval = fields.String(required=True, validate=validate.OneOf(["hour", "day"]))
     since = _time()
     until = _time()
     points = fields.List(fields.Nested(Point), required=True)
+
+
+class Timeline(_Series):
+    hostname = fields.String(required=True)
+
+
+class ChainTimeline(_Series):
+    fingerprint = fields.String(required=True)
+
+
+class PairTimeline(_Series):
+    hostname = fields.String(required=True)
+    fingerprint = fields.String(required=True)
+
+
+class RecommendedPin(_Strict):
+    pin = fields.String(required=True, metadata={"description": "RFC 7469 SPKI SHA-256, base64."})
+    role = fields.String(required=True, validate=validate.OneOf(["primary", "backup"]))
+    why = fields.String(required=True)
+    subject = fields.String(allow_none=True, required=True, metadata={
+        "description": "Subject of a certificate holding the key, when one was seen."})
+
+
+class TrustKitPins(_Strict):
+    kTSKPublicKeyHashes = fields.List(fields.String(), required=True)  # TrustKit names
+    kTSKExpirationDate = fields.String(allow_none=True, required=True)
+
+
+class RecommendedPins(_Strict):
+    pins = fields.List(fields.Nested(RecommendedPin), required=True, metadata={
+        "description": "A primary and at least one backup; empty when nothing can be pinned."})
+    trustkit = fields.Nested(TrustKitPins, allow_none=True, required=True)
+    android_nsc = fields.String(allow_none=True, required=True, metadata={
+        "description": "The `<pin-set>` element of an Android network security config."})
+    expiration = fields.String(allow_none=True, required=True, metadata={
+        "description": "Expiration hint (YYYY-MM-DD): the primary leaf certificate's expiry."})
+    why = fields.String(allow_none=True, required=True, metadata={
+        "description": "Null, or what is missing: no primary to recommend, or no backup seen."})
 
 
 class Certificate(_Strict):
@@ -192,16 +344,32 @@ class Certificate(_Strict):
     pem = fields.String(required=True)
 
 
+class ChainHost(_Strict):
+    hostname = fields.String(required=True)
+    reports = fields.Integer(required=True, metadata={"description": "Reports in the window."})
+    classification = _class(metadata={
+        "description": "The (host, chain) pair's class: `public-trust` only for a host the "
+                       "leaf covers."})
+    label = fields.String(allow_none=True, required=True)
+
+
+class MoreHosts(_Strict):
+    reports = fields.Integer(required=True, metadata={
+        "description": "Reports from hosts past the per-chain host cap (no class of their own)."})
+
+
 class Chain(_Strict):
     fingerprint = fields.String(required=True)
     reports = fields.Integer(required=True)
     first_seen = _time()
     last_seen = _time()
-    classification = fields.String(required=True, validate=validate.OneOf(
-        ["interception-tool", "tls-inspection", "public-trust", "unknown"]))
+    classification = _class(metadata={
+        "description": "The chain's own class, by issuer: `public-trust` when it chains to a "
+                       "public root, whichever hosts its leaf covers."})
     label = fields.String(allow_none=True, required=True)
     port = fields.Integer(allow_none=True, required=True)
-    hosts = fields.List(fields.Nested(HostCount), required=True)
+    hosts = fields.List(fields.Nested(ChainHost), required=True)
+    more_hosts = fields.Nested(MoreHosts, allow_none=True, required=True)
     certificates = fields.List(fields.Nested(Certificate), required=True)
     pins_that_would_pass = fields.List(fields.Nested(PinAdvice), required=True)
 

@@ -6,6 +6,7 @@ Each script's keys share one hash tag, so nothing here may ever raise CROSSSLOT.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import socket
 import subprocess
@@ -18,10 +19,14 @@ import pytest
 import redis
 
 from collector import create_app
+from collector.aggregates.connection import connect
+from collector.aggregates.keys import Keys
+from collector.aggregates.writer import ReportStore, Stamped
 from collector.cli.main import main
 from collector.config import Settings
+from collector.intake.chains import Chain
 from collector.server.embedded import redis_binary
-from tests.helpers import TOKEN, auth, example, post, post_chunked
+from tests.helpers import CHROME_FP, TOKEN, auth, example, post, post_chunked, report
 
 IOS_FP = "eaa82f0fbf1e1c87fb2b8c5f921bf7644a4a30f38e52b1410b0994e4d91c4a5f"
 
@@ -156,5 +161,32 @@ def test_cli_reads_a_cluster(cluster: str, tmp_path: Path, monkeypatch: pytest.M
     assert (windowed["reports"], windowed["hosts"], windowed["chains"]) == (2, 1, 2)
     assert [h["hostname"] for h in read("hosts", *since)["items"]] == ["api.example.com"]
     assert read("host", "API.example.com", *since)["reports"] == 2
-    assert read("chain", IOS_FP)["hosts"] == [{"hostname": "api.example.com", "reports": 1}]
+    assert read("chain", IOS_FP)["hosts"] == [{"hostname": "api.example.com", "reports": 1,
+                                               "classification": "unknown", "label": None}]
+    assert read("chain", IOS_FP, *since)["reports"] == 1
+    assert {c["fingerprint"] for c in read("chains", "--hostname", "api.example.com",
+                                           "--classification", "unknown", *since)["items"]} \
+        == {IOS_FP, CHROME_FP}
     assert main(["host", "nothing.example", "--redis-url", cluster]) == 1
+
+
+def test_cluster_eviction_deletes_the_evicted_pair_keys(cluster: str) -> None:
+    """The host script deletes an evicted pair's keys by name: same slot, so no CROSSSLOT."""
+    def chain(n: int) -> Chain:
+        der = f"der {n}".encode()
+        return Chain(ders=(der,), fingerprint=hashlib.sha256(der).hexdigest(), pins=())
+
+    client = connect(cluster, 2.0)
+    keys = Keys("evict")
+    st = ReportStore(client, keys, retention_s=86400, host_cap=1)
+    base = report(1)
+    unknown = dataclasses.replace(base, chain=chain(1), classification="unknown")
+    public = dataclasses.replace(base, chain=chain(2), classification="public-trust",
+                                 enforce=True)
+    assert st.write([Stamped(unknown, "w", 1)]) == 1
+    hk = keys.host(base.hostname)
+    assert client.exists(hk.pair(chain(1).fingerprint))
+    assert st.write([Stamped(public, "w", 2)]) == 1
+    assert not client.exists(hk.pair(chain(1).fingerprint), hk.pair_devices(chain(1).fingerprint))
+    members = {m.decode() for m in client.zrange(hk.chains, 0, -1)}
+    assert members == {chain(2).fingerprint, "other"}

@@ -61,7 +61,7 @@ def test_missing_things_are_none(rdb: redis.Redis, keys: Keys) -> None:
     assert timeline_doc(ctx, "nothing.example", "day", Window()) is None
     assert chain_doc(ctx, "0" * 64, Window()) is None
     assert hosts_page(ctx, Window(), "reports", 0, 10) == ([], False)
-    assert chains_page(ctx, Window(since=NOW), 0, 10) == ([], False)
+    assert chains_page(ctx, Window(since=NOW), 0, 10) == ([], None)
     assert summary_doc(ctx, Window())["reports"] == 0
 
 
@@ -73,7 +73,8 @@ def test_views_share_one_context(client: FlaskClient, rdb: redis.Redis, keys: Ke
     items, more = hosts_page(ctx, Window(), "reports", 1, 1)
     assert not more and items[0]["hostname"] == "www.datatheorem.com"
     chain = chain_doc(ctx, IOS_FP, Window())
-    assert chain is not None and chain["hosts"] == [{"hostname": "api.example.com", "reports": 2}]
+    assert chain is not None and chain["hosts"] == [{
+        "hostname": "api.example.com", "reports": 2, "classification": "unknown", "label": None}]
     # A certificate gone from Redis leaves the rest of the chain view intact.
     record = rdb.hget(keys.glob.chain(CHROME_FP), "certs")
     assert isinstance(record, bytes)

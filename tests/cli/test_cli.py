@@ -227,11 +227,40 @@ def test_send_test_report(served: str, client: FlaskClient,
                        "--hostname", "other-test.example")
     assert code == 0
     flush(client)
+    # test reports are counted apart: never in reports, hosts or rankings (SPEC §5)
+    summary = client.get("/v1/summary", headers={"Authorization": f"Bearer {TOKEN}"}).json
+    assert summary is not None
+    assert (summary["reports"], summary["hosts"], summary["test_reports"]) == (0, 0, 2)
     hosts = client.get("/v1/hosts", headers={"Authorization": f"Bearer {TOKEN}"}).json
-    assert hosts is not None
-    assert {h["hostname"] for h in hosts["items"]} == {"pin-collector-test.example",
-                                                       "other-test.example"}
+    assert hosts is not None and hosts["items"] == []
     code, out, _ = run(capsys, "send-test-report", served, "--hostname", "bad_name!")
     assert code == 1 and out.startswith("HTTP 422: rejected")
     code, out, _ = run(capsys, "send-test-report", served + "/nothing/here/v1")
     assert code == 1 and "HTTP 404" in out
+
+
+def test_chains_command_filters_and_chain_prints_pair_classes(
+        client: FlaskClient, served: str, redis_server: RedisServer,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    send_golden(client)
+    for src in sources(redis_server, served):
+        code, out, _ = run(capsys, "chains", "--json", *src)
+        assert code == 0 and {c["fingerprint"] for c in json.loads(out)["items"]} >= {
+            IOS_FP, CHROME_FP}
+        code, out, _ = run(capsys, "chains", "--hostname", "API.example.com",
+                           "--classification", "unknown", "--json", *src)
+        items = json.loads(out)["items"]
+        assert code == 0 and {c["fingerprint"] for c in items} == {IOS_FP, CHROME_FP}
+        assert all(c["classification"] == "unknown" for c in items)
+        code, out, _ = run(capsys, "chains", "--classification", "public-trust", "--json", *src)
+        assert code == 0 and json.loads(out)["items"] == []
+        code, out, _ = run(capsys, "chains", "--limit", "1", *src)
+        assert code == 0 and "CLASSIFICATION" in out and "--cursor" in out
+        code, _, err = run(capsys, "chains", "--classification", "bogus", *src)
+        assert code == 2 and err
+        code, _, err = run(capsys, "chains", "--hostname", "bad_host!", *src)
+        assert code == 2 and err
+        code, out, _ = run(capsys, "chain", IOS_FP, *src)
+        assert code == 0 and "chain's own class" in out
+        host_line = next(line for line in out.splitlines() if line.startswith("api.example.com"))
+        assert host_line.split()[1:3] == ["2", "unknown"]

@@ -201,7 +201,7 @@ def test_bad_owner_rejected(tmp_path: Path, owner: str) -> None:
 
 
 def test_dotted_owner_and_pending_segments(tmp_path: Path) -> None:
-    """services.py uses "<hostname>-<pid>-<hex>", and hostnames may be FQDNs."""
+    """wiring.py names writers "<hostname>-<pid>-<hex>", and hostnames may be FQDNs."""
     sp = Spool(tmp_path, owner="web1.example.com-42-beef")
     other = Spool(tmp_path, owner="web1.example.com-43-cafe")
 

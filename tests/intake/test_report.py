@@ -34,3 +34,16 @@ def test_same_chain_different_reports_share_nothing_but_the_chain() -> None:
     a, b = (Report.from_json(r.to_json())[0] for r in (base, other))
     assert (a.hostname, a.received_ms) == (base.hostname, 1)
     assert (b.hostname, b.received_ms) == ("other.example", 2) and a.chain == b.chain
+
+
+def test_a_record_spooled_before_the_class_fields_existed_still_decodes() -> None:
+    report = formats.build(example_doc("chromium-hpkp.json"), received_ms=1, secret=b"k" * 32,
+                           client_addr=None)
+    report = dataclasses.replace(report, classification="public-trust", label="R1")
+    doc = json.loads(report.to_json(writer="w", seq=3))
+    old = {k: v for k, v in doc.items()
+           if k not in ("chain_classification", "chain_label", "class_version")}
+    again, extra = Report.from_json(json.dumps(old).encode())
+    assert again == report and extra == {"writer": "w", "seq": 3}
+    assert (again.chain_classification, again.chain_label, again.class_version) == (
+        None, None, None)

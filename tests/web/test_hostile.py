@@ -390,15 +390,37 @@ def test_h21_control_characters_are_422(guard: Guard, bad: str, field: str) -> N
 
 @pytest.mark.parametrize("bad", [
     "\u0430pi.example.com", "api\u202e.example.com", "api\u200b.example.com",
-    "b\u00fccher.example.com", "API.EXAMPLE.\u0441om", "api.example.com\u3002",
+    "API.EXAMPLE.\u0441om", "api.example.com\u3002", "\uff41pi.example.com",
+    "b\u00fccher.example.com\u2028", " b\u00fccher.example.com", "xn--pi-6kc.example.com",
 ])
 @pytest.mark.parametrize("field", ["hostname", "noted-hostname"])
-def test_h22_non_ascii_hostnames_are_422(guard: Guard, bad: str, field: str) -> None:
+def test_h22_homographs_and_non_canonical_u_labels_are_422(guard: Guard, bad: str,
+                                                           field: str) -> None:
+    """SPEC §3 takes U-labels, but only in canonical form (nothing IDNA's mapping would drop
+    or fold but case: zero-width, full-width, U+3002) and without mixed-script labels (in
+    either form: the A-label of "\u0430pi" is refused too)."""
     for ensure_ascii in (True, False):  # escaped and raw UTF-8 alike
         body = json.dumps(with_(ios(), **{field.replace("-", "_"): bad}),
                           ensure_ascii=ensure_ascii).encode()
         doc = guard.reject(body, 422, markers=(bad,))
         assert field in doc["errors"]
+
+
+@pytest.mark.parametrize("ensure_ascii", [True, False])
+def test_h22_u_label_is_counted_under_its_a_label(guard: Guard, ensure_ascii: bool) -> None:
+    body = json.dumps(with_(ios(), hostname="B\u00fccher.example",
+                            noted_hostname="b\u00fccher.example."), ensure_ascii=ensure_ascii)
+    guard.accept(body)
+    guard.flush()
+    hosts = guard.rdb.zrange(f"{guard.settings.key_prefix}:{{g}}:hosts", 0, -1)
+    assert b"xn--bcher-kva.example" in hosts
+    assert "b\u00fccher".encode() not in redis_text(guard.rdb)
+
+
+def test_h22_u_label_is_matched_against_the_allow_list(listed: Guard) -> None:
+    listed.accept(with_(ios(), hostname="api.b\u00fccher.de", noted_hostname="B\u00fccher.de"))
+    outside = "b\u00fccher.example"
+    listed.reject(with_(ios(), hostname=outside, noted_hostname=outside), 422)
 
 
 def test_h22_a_label_is_accepted_when_allow_listed(listed: Guard) -> None:

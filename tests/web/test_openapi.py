@@ -29,7 +29,18 @@ READS = {
     "/v1/hosts/api.example.com/timeline?interval=hour": "Timeline",
     "/v1/hosts/api.example.com/timeline": "Timeline", "/v1/chains": "ChainPage",
     f"/v1/chains/{CHROME_FP}": "Chain", f"/v1/chains/{IOS_FP}": "Chain",
+    "/v1/chains?classification=public-trust": "ChainPage",
+    "/v1/chains?hostname=api.example.com&classification=unknown&limit=1": "ChainPage",
+    "/v1/chains?since=2000-01-01T00:00:00Z&hostname=api.example.com": "ChainPage",
+    f"/v1/chains/{CHROME_FP}?since=2000-01-01T00:00:00Z": "Chain",
+    f"/v1/chains/{CHROME_FP}/timeline?interval=hour": "ChainTimeline",
+    f"/v1/hosts/api.example.com/chains/{CHROME_FP}/timeline": "PairTimeline",
+    f"/v1/hosts/www.datatheorem.com/chains/{CHROME_FP}/timeline": "Problem",
+    "/v1/chains?classification=bogus": "Problem",
     "/v1/hosts/nothing.example": "Problem", "/healthz": "Health", "/readyz": "Ready",
+    "/v1/hosts/api.example.com?since=2000-01-01T00:00:00Z": "Host",
+    "/v1/hosts/api.example.com?until=2001-01-01T00:00:00Z": "Host",
+    "/v1/summary?since=2000-01-01T00:00:00Z": "Summary",
 }
 
 
@@ -95,7 +106,7 @@ def _strict_json_schema(doc: dict[str, Any], name: str) -> dict[str, Any]:
 
 def test_real_responses_match_their_schemas_strictly(pclient: FlaskClient) -> None:
     send_golden(pclient)
-    send(pclient, public_trust_ios())
+    send(pclient, public_trust_ios(), public_trust_ios(**{"enforce-pinning": True}))
     doc = openapi.document()
     for path, name in READS.items():
         resp = pclient.get(path, headers=auth())

@@ -213,7 +213,9 @@ def test_chain_detail_certificates(pclient: FlaskClient) -> None:
     assert doc["classification"] == "public-trust"
     assert doc["label"]
     assert doc["port"] == 443
-    assert doc["hosts"] == [{"hostname": "api.example.com", "reports": 2}]
+    assert doc["hosts"] == [{"hostname": "api.example.com", "reports": 2,
+                             "classification": "public-trust", "label": doc["label"]}]
+    assert doc["more_hosts"] is None
     certs = doc["certificates"]
     assert [c["spki_sha256"] for c in certs] == CHROME_PINS
     assert certs[0]["subject"] == "CN=api.example.com"

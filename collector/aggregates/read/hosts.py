@@ -3,24 +3,35 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 from collector.aggregates.keys import HostKeys
-from collector.aggregates.read import rankings
-from collector.aggregates.read.chains import ChainClass, cert_info, chain_classes, would_pass
+from collector.aggregates.read import rankings, readiness
+from collector.aggregates.read.chains import host_recommendation
 from collector.aggregates.read.context import ReadContext
+from collector.aggregates.read.pairs import (
+    ENFORCE,
+    OTHER,
+    app_doc,
+    pair_doc,
+    public_cert_info,
+    read_pairs,
+)
 from collector.aggregates.read.replies import iso, pfcount, ranked, text
-from collector.aggregates.read.windows import Window, daily, stamp, windowed
+from collector.aggregates.read.spans import covers, span
+from collector.aggregates.read.windows import DailyRows, Window, daily
 from collector.intel.advice import pin_set_advice
-from collector.intel.classify import PUBLIC_TRUST
-
-_ENFORCE = ("enforced", "report_only", "unknown")
 
 
 def hosts_page(ctx: ReadContext, window: Window, sort: str, offset: int, limit: int) \
         -> tuple[list[dict[str, Any]], bool]:
-    """One page of hosts by ``reports`` or ``last_seen``, and whether more follow."""
+    """One page of hosts by ``reports`` or ``last_seen``, and whether more follow.
+
+    Under a window an item's figures come from the host's daily buckets of the window's days
+    (one HGETALL per host and day); the order is that of the ranking (day resolution).
+    """
     g = ctx.keys.glob
     if sort == "last_seen" and window.bounded:
         page, days, more = rankings.page(ctx, g.hosts_last, g.day_hosts, window, 0, 10**9)
@@ -37,33 +48,65 @@ def hosts_page(ctx: ReadContext, window: Window, sort: str, offset: int, limit: 
             pipe.hmget(hk.meta, "reports", "first_seen", "last_seen")
             if days:
                 pfcount(pipe, *[hk.devices_day(d) for d in days])
+                for d in days:
+                    pipe.hgetall(hk.day(d))
             else:
                 pfcount(pipe, hk.devices)
-            pipe.zcard(hk.chains)
-            pipe.zscore(hk.chains, "other")
-        rows = pipe.execute()
+                pipe.zcard(hk.chains)
+                pipe.zscore(hk.chains, OTHER)
+        rows = iter(pipe.execute())
     items = []
-    for i, (hostname, score) in enumerate(page):
-        (reports, first, last), devices, chains, other = rows[4 * i:4 * i + 4]
-        if days:
-            count = score  # reports inside the window
-        elif reports is not None:
-            count = int(reports)
-        else:  # meta expired a moment before the ranking; a last_seen score is no count
-            count = score if sort == "reports" else 0
+    for hostname, score in page:
+        (reports, first, last), devices = next(rows), next(rows)
+        if days:  # every figure from the window's daily buckets
+            found = span([(datetime.strptime(d, "%Y%m%d").replace(tzinfo=UTC),
+                           {text(k): int(v) for k, v in next(rows).items()}) for d in days],
+                         window)
+            count, first, last = found.reports, found.first_ms, found.last_ms
+            chains = sum(1 for fp, n in found.pick("c").items() if n and fp != OTHER)
+        else:
+            chains, other = next(rows), next(rows)
+            chains -= 1 if other is not None else 0
+            # meta may expire a moment before the ranking; a last_seen score is no count
+            count = int(reports) if reports is not None else score if sort == "reports" else 0
         items.append({
             "hostname": hostname,
             "reports": count,
             "devices": devices,
-            "chains": chains - (1 if other is not None else 0),
+            "chains": chains,
             "first_seen": iso(first),
             "last_seen": iso(last),
         })
     return items, more
 
 
+@dataclass(frozen=True)
+class _Figures:
+    """The host's own figures, all-time or over a window."""
+
+    reports: int
+    devices: int
+    first_ms: int | None
+    last_ms: int | None
+    apps: dict[str, int]
+    pin_sets: dict[str, int]
+    results: dict[str, int]
+    enforcement: dict[str, int]
+    flags: dict[str, int]
+    test_reports: int | None
+    rows: DailyRows
+    """The window's daily buckets (empty without a window)."""
+    whole: bool
+    """Whether the window holds the host's whole history (all-time figures are its own)."""
+
+
 def host_doc(ctx: ReadContext, hostname: str, window: Window) -> dict[str, Any] | None:
-    """The host view: breakdowns, pin advice per pin set, and hard-fail readiness."""
+    """The host view: breakdowns, its chains (pairs), pin advice and hard-fail readiness.
+
+    Every figure honours the window, or its name ends in ``_all_time``; what the stored data
+    cannot give for a window (distinct devices per app, the number of ``other`` chains when
+    the window holds only part of the host's history) is null there.
+    """
     hk = ctx.keys.host(hostname)
     with ctx.client.pipeline(transaction=False) as pipe:
         pipe.hgetall(hk.meta)
@@ -73,78 +116,77 @@ def host_doc(ctx: ReadContext, hostname: str, window: Window) -> dict[str, Any] 
         pipe.hgetall(hk.results)
         pipe.hgetall(hk.enforce)
         pipe.zrevrange(hk.pinsets, 0, -1, withscores=True)
-        pfcount(pipe, hk.breaking)
-        pipe.zrevrange(hk.breaking_apps, 0, -1, withscores=True)
-        meta, devices, chains, apps, results, enforce, pinsets, breaking, bapps = \
-            pipe.execute()
-    if not meta:
+        pfcount(pipe, hk.other_chains)
+        readiness.queue_all_time(pipe, hk)
+        replies = pipe.execute()
+    meta_raw, devices, chains, apps, results, enforce, pinsets, other_chains = replies[:8]
+    if not meta_raw:
         return None
-    meta = {text(k): text(v) for k, v in meta.items()}
+    meta = {text(k): text(v) for k, v in meta_raw.items()}
     chain_counts = dict(ranked(chains))
-    app_counts = dict(ranked(apps))
-    result_counts = {text(k): int(v) for k, v in results.items()}
-    enforce_counts = {text(k): int(v) for k, v in enforce.items()}
-    pin_counts = dict(ranked(pinsets))
-    reports = int(meta.get("reports", 0))
     if window.bounded:
-        rows = daily(ctx, window, hk.day)
-        reports, fields = windowed(rows, window)
-        pick = {p: {k[1:]: v for k, v in fields.items() if k[0] == p} for p in "carep"}
-        chain_counts, app_counts, pin_counts = pick["c"], pick["a"], pick["p"]
-        result_counts, enforce_counts = pick["r"], pick["e"]
-        days = [stamp(d) for d, _ in rows]
-        devices = ctx.client.pfcount(*[hk.devices_day(d) for d in days]) if days else 0
-    classes = chain_classes(ctx, [fp for fp in chain_counts if fp != "other"])
-    public = [c for cls, _, certs in classes.values() if cls == PUBLIC_TRUST for c in certs]
-    info = cert_info(ctx, public) if public else {}
+        fig = _windowed(ctx, hk, meta, window)
+        ready = readiness.Readiness.windowed(ctx, hk, span(fig.rows, window), fig.whole)
+    else:
+        fig = _Figures(
+            int(meta.get("reports", 0)), devices, _ms(meta.get("first_seen")),
+            _ms(meta.get("last_seen")), dict(ranked(apps)), dict(ranked(pinsets)),
+            {text(k): int(v) for k, v in results.items()},
+            {text(k): int(v) for k, v in enforce.items()},
+            {k.removeprefix("flag:"): int(v) for k, v in meta.items() if k.startswith("flag:")},
+            int(meta.get("test_reports", 0)), [], True)
+        ready = readiness.Readiness.all_time(replies[8:8 + readiness.REPLIES])
+    pairs = read_pairs(ctx, hk, hostname,
+                       {fp: n for fp, n in chain_counts.items() if fp != OTHER}, window,
+                       fig.rows)
+    info = public_cert_info(ctx, pairs)
     public_pins = {pin for pin, _ in info.values()}
     today = datetime.now(UTC).date()
+    other_reports = max(fig.reports - sum(p.reports for p in pairs), 0) if window.bounded \
+        else chain_counts.get(OTHER, 0)
     return {
         "hostname": meta.get("hostname", hostname),
-        "reports": reports,
-        "devices": devices,
-        "first_seen": iso(meta.get("first_seen")),
-        "last_seen": iso(meta.get("last_seen")),
-        "chains": [_chain(fp, n, classes.get(fp), info)
-                   for fp, n in sorted(chain_counts.items(), key=lambda p: -p[1])],
-        "apps": [_app(k, n) for k, n in sorted(app_counts.items(), key=lambda p: -p[1])],
-        "validation_results": result_counts,
-        "enforcement": {name: enforce_counts.get(name, 0) for name in _ENFORCE},
-        "pin_sets": [_pinset(k, n, public_pins, today)
-                     for k, n in sorted(pin_counts.items(), key=lambda p: -p[1])],
-        "flags": {k.removeprefix("flag:"): int(v) for k, v in meta.items()
-                  if k.startswith("flag:")},
-        "hard_fail_readiness": {
-            "devices_at_risk": breaking,
-            "by_app_version": _at_risk_versions(ctx, hk, list(ranked(bapps))),
+        "reports": fig.reports,
+        "devices": fig.devices,
+        "first_seen": iso(fig.first_ms),
+        "last_seen": iso(fig.last_ms),
+        "test_reports": fig.test_reports,
+        "test_reports_all_time": int(meta.get("test_reports", 0)),
+        "chains": [pair_doc(p, info, ready.failing, ready.at_risk)
+                   for p in sorted(pairs, key=lambda p: (-p.reports, p.fp))],
+        "more_chains": {
+            "reports": other_reports,
+            "chains": other_chains if fig.whole else 0 if not other_reports else None,
+            "chains_all_time": other_chains,
         },
+        "apps": [app_doc(k, n) for k, n in sorted(fig.apps.items(), key=lambda p: -p[1])],
+        "validation_results": fig.results,
+        "enforcement": {name: fig.enforcement.get(name, 0) for name in ENFORCE},
+        "pin_sets": [_pinset(k, n, public_pins, today)
+                     for k, n in sorted(fig.pin_sets.items(), key=lambda p: -p[1])],
+        "flags": fig.flags,
+        "hard_fail_readiness": ready.doc(ctx, hk),
+        "recommended_pins": host_recommendation(
+            ctx, hostname, [(p.fp, p.reports, p.shown[0]) for p in pairs],
+            [(json.loads(k)[0], n) for k, n in fig.pin_sets.items() if k != OTHER]),
     }
 
 
-def _at_risk_versions(ctx: ReadContext, hk: HostKeys, versions: list[tuple[str, int]]) \
-        -> list[dict[str, Any]]:
-    """Distinct at-risk devices per app version (``other`` has no HLL of its own)."""
-    with ctx.client.pipeline(transaction=False) as pipe:
-        for version, _ in versions:
-            pfcount(pipe, hk.breaking_version(version))
-        devices = pipe.execute()
-    return [{"app_version": v, "reports": n, "devices": None if v == "other" else d}
-            for (v, n), d in zip(versions, devices, strict=True)]
+def _windowed(ctx: ReadContext, hk: HostKeys, meta: dict[str, str], window: Window) \
+        -> _Figures:
+    """The host's figures from the window's daily buckets (one or two round trips)."""
+    rows = daily(ctx, window, hk.day)
+    found = span(rows, window)
+    devices = ctx.client.pfcount(*[hk.devices_day(d) for d in found.days]) if found.days else 0
+    return _Figures(
+        found.reports, devices, found.first_ms, found.last_ms, found.pick("a"), found.pick("p"),
+        found.pick("r"), found.pick("e"), found.pick("x"),
+        sum(row.get("test_reports", 0) for _, row in rows),
+        rows, covers(window, _ms(meta.get("first_seen")), _ms(meta.get("last_seen"))))
 
 
-def _chain(fp: str, reports: int, meta: ChainClass | None,
-           info: dict[str, tuple[str, bool]]) -> dict[str, Any]:
-    cls, label, certs = meta or ("unknown", None, [])
-    return {"fingerprint": fp, "reports": reports, "classification": cls, "label": label,
-            "pins_that_would_pass": would_pass(certs, info) if cls == PUBLIC_TRUST else []}
-
-
-def _app(key: str, reports: int) -> dict[str, Any]:
-    if key == "other":
-        return {"app_id": "other", "app_version": None, "platform": None, "reports": reports}
-    app_id, version, platform = json.loads(key)
-    return {"app_id": app_id or None, "app_version": version or None,
-            "platform": platform or None, "reports": reports}
+def _ms(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
 
 
 def _pinset(key: str, reports: int, public_pins: set[str], today: date) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """What a caller may ask of the read views, as both the API and the CLI accept it.
 
 Cursors are offsets into a ranking, tied to the list (``kind``) and sort they were made for.
+A filtered list's cursor is an offset into the ranking it scans, not into the filtered items.
 """
 
 from __future__ import annotations
@@ -9,10 +10,18 @@ import base64
 import binascii
 import re
 
+from collector.intel.classify import INTERCEPTION_TOOL, PUBLIC_TRUST, TLS_INSPECTION, UNKNOWN
+
 FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 """A chain fingerprint: SHA-256 of the chain, lower-case hex."""
 
+CLASSES = (INTERCEPTION_TOOL, TLS_INSPECTION, PUBLIC_TRUST, UNKNOWN)
+"""The four classifications a chain or a (host, chain) pair can have (SPEC section 6)."""
+
 MAX_LIMIT = 500
+CHAINS_OF_HOST = "host"
+"""The ``sort`` a cursor of the chain list filtered by ``hostname`` carries: it is an offset
+into that host's ranking, not the global one, so the two never mix."""
 _CURSOR = re.compile(r"(?P<kind>[a-z]+)1\.(?P<sort>[a-z_]+)\.(?P<offset>\d{1,9})")
 
 

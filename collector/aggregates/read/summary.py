@@ -1,4 +1,10 @@
-"""The summary view: totals, the top hosts and chains, reports by classification."""
+"""The summary view: who loses service now, totals, the top hosts and chains, reports by class.
+
+``hosts_losing_service_now`` comes first: hosts whose enforcing clients fail on a public-trust
+(host, chain) pair, by reports, with their distinct failing devices. ``devices_failing_now`` and
+``devices_at_risk`` are the host view's figures summed over hosts (a device failing on two hosts
+counts twice, as it loses service twice).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,9 @@ from collector.aggregates.read.context import ReadContext
 from collector.aggregates.read.replies import pfcount, ranked, text
 from collector.aggregates.read.windows import Window, daily, stamp, windowed
 
+LOSING_LISTED = 100
+"""At most this many hosts are listed as losing service; the device sums cover all of them."""
+
 
 def summary_doc(ctx: ReadContext, window: Window, top: int = 10) -> dict[str, Any]:
     """One pipeline on the running totals; with a window, the daily buckets it covers."""
@@ -16,35 +25,84 @@ def summary_doc(ctx: ReadContext, window: Window, top: int = 10) -> dict[str, An
     if window.bounded:
         return _summary_window(ctx, window, top)
     with ctx.client.pipeline(transaction=False) as pipe:
-        pipe.hget(g.totals, "reports")
+        pipe.hmget(g.totals, "reports", "test_reports")
         pipe.zcard(g.hosts)
         pipe.zcard(g.chains)
         pfcount(pipe, g.devices)
         pipe.zrevrange(g.hosts, 0, top - 1, withscores=True)
         pipe.zrevrange(g.chains, 0, top - 1, withscores=True)
         pipe.hgetall(g.classes)
-        reports, hosts, chains, devices, top_hosts, top_chains, classes = pipe.execute()
-    return _doc(ctx, int(reports or 0), hosts, chains, devices,
-                list(ranked(top_hosts)), list(ranked(top_chains)),
-                {text(k): int(v) for k, v in classes.items()})
+        pipe.zrevrange(g.hosts_failing, 0, -1, withscores=True)
+        (reports, tests), hosts, chains, devices, top_hosts, top_chains, classes, failing = \
+            pipe.execute()
+    doc = _doc(ctx, int(reports or 0), hosts, chains, devices,
+               list(ranked(top_hosts)), list(ranked(top_chains)),
+               {text(k): int(v) for k, v in classes.items()})
+    tests_all_time = int(tests or 0)
+    return {**_losing(ctx, sorted(ranked(failing), key=lambda p: (-p[1], p[0])), []),
+            **doc, "test_reports": tests_all_time, "test_reports_all_time": tests_all_time}
 
 
 def _summary_window(ctx: ReadContext, window: Window, top: int) -> dict[str, Any]:
     g = ctx.keys.glob
     rows = daily(ctx, window, g.day)
     days = [stamp(d) for d, _ in rows]
+    tests_all_time = int(ctx.client.hget(g.totals, "test_reports") or 0)
     if not days:
-        return _doc(ctx, 0, 0, 0, 0, [], [], {})
+        return {"hosts_losing_service_now": [], "devices_failing_now": 0, "devices_at_risk": 0,
+                **_doc(ctx, 0, 0, 0, 0, [], [], {}),
+                "test_reports": 0,
+                "test_reports_all_time": tests_all_time}
     reports, fields = windowed(rows, window)
     with ctx.client.pipeline(transaction=False) as pipe:
         pipe.zunion([g.day_hosts(d) for d in days], withscores=True)
         pipe.zunion([g.day_chains(d) for d in days], withscores=True)
         pfcount(pipe, *[g.devices_day(d) for d in days])
-        hosts, chains, devices = pipe.execute()
+        pipe.zunion([g.day_failing(d) for d in days], withscores=True)
+        hosts, chains, devices, failing = pipe.execute()
     rank = sorted(ranked(hosts), key=lambda p: (-p[1], p[0]))
     crank = sorted(ranked(chains), key=lambda p: (-p[1], p[0]))
     classes = {k[1:]: v for k, v in fields.items() if k[0] == "k"}
-    return _doc(ctx, reports, len(rank), len(crank), devices, rank[:top], crank[:top], classes)
+    losing = sorted(ranked(failing), key=lambda p: (-p[1], p[0]))
+    return {**_losing(ctx, losing, days),
+            **_doc(ctx, reports, len(rank), len(crank), devices, rank[:top], crank[:top],
+                   classes),
+            "test_reports": sum(row.get("test_reports", 0) for _, row in rows),
+            "test_reports_all_time": tests_all_time}
+
+
+def _losing(ctx: ReadContext, failing: list[tuple[str, int]], days: list[str]) \
+        -> dict[str, Any]:
+    """Hosts losing service now with their failing devices, and the devices summed over hosts
+    (at risk too); all-time without ``days``, else over those days' buckets."""
+    with ctx.client.pipeline(transaction=False) as pipe:
+        for hostname, _ in failing:
+            hk = ctx.keys.host(hostname)
+            pfcount(pipe, *([hk.failing_day(d) for d in days] if days else [hk.failing]))
+        devices = pipe.execute()
+    listed = [{"hostname": h, "reports": n, "devices": d}
+              for (h, n), d in zip(failing, devices, strict=True)]
+    return {
+        "hosts_losing_service_now": listed[:LOSING_LISTED],
+        "devices_failing_now": sum(devices),
+        "devices_at_risk": _at_risk(ctx, days),
+    }
+
+
+def _at_risk(ctx: ReadContext, days: list[str]) -> int:
+    """At-risk devices summed over the hosts with at-risk reports (all-time, or on ``days``)."""
+    g = ctx.keys.glob
+    if days:
+        hosts = [h for h, _ in ranked(ctx.client.zunion([g.day_breaking(d) for d in days],
+                                                        withscores=True))]
+    else:
+        hosts = [h for h, _ in ranked(ctx.client.zrange(g.hosts_breaking, 0, -1,
+                                                        withscores=True))]
+    with ctx.client.pipeline(transaction=False) as pipe:
+        for hostname in hosts:
+            hk = ctx.keys.host(hostname)
+            pfcount(pipe, *([hk.breaking_day(d) for d in days] if days else [hk.breaking]))
+        return sum(pipe.execute())
 
 
 def _doc(ctx: ReadContext, reports: int, hosts: int, chains: int, devices: int,

@@ -1,7 +1,9 @@
-"""A host's reports per hour or per day, from its daily buckets, zero-filled."""
+"""Reports per hour or per day, from daily buckets, zero-filled: of a host, of a chain (on all
+its hosts), and of one (host, chain) pair. Each series has the same shape and defaults."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,9 +14,10 @@ from collector.aggregates.read.windows import Window, stamp
 HOUR_DEFAULT_DAYS = 7
 
 
-def timeline_doc(ctx: ReadContext, hostname: str, interval: str, window: Window) \
-        -> dict[str, Any] | None:
-    """Reports per ``hour`` or ``day``; None for a host Redis holds nothing of.
+def _series(ctx: ReadContext, record: str, day_key: Callable[[str], str], interval: str,
+            window: Window) -> dict[str, Any] | None:
+    """``interval``, ``since``, ``until`` and ``points`` of one series of daily buckets; None
+    when neither ``record`` nor any bucket of the window exists.
 
     The hour view defaults to the last 7 days (168 points) unless ``since`` is given; the day
     view defaults to the retention period. Either is clipped to what Redis still holds.
@@ -24,12 +27,11 @@ def timeline_doc(ctx: ReadContext, hostname: str, interval: str, window: Window)
         end = window.until or now
         floor = now - timedelta(days=ctx.retention_days)
         window = Window(max(end, floor) - timedelta(days=HOUR_DEFAULT_DAYS), window.until)
-    hk = ctx.keys.host(hostname)
     days = window.days(ctx.retention_days, now)
     with ctx.client.pipeline(transaction=False) as pipe:
-        pipe.exists(hk.meta)
+        pipe.exists(record)
         for d in days:
-            pipe.hgetall(hk.day(stamp(d)))
+            pipe.hgetall(day_key(stamp(d)))
         exists, *rows = pipe.execute()
     if not exists and not any(rows):
         return None
@@ -47,8 +49,33 @@ def timeline_doc(ctx: ReadContext, hostname: str, interval: str, window: Window)
                           for h, n in counts.items())
     span = window.span(ctx.retention_days, now)
     return {
-        "hostname": hostname, "interval": interval,
+        "interval": interval,
         "since": rfc3339(span[0]) if span else None,
         "until": rfc3339(span[1]) if span else None,
         "points": points,
     }
+
+
+def timeline_doc(ctx: ReadContext, hostname: str, interval: str, window: Window) \
+        -> dict[str, Any] | None:
+    """A host's reports per ``hour`` or ``day``; None for a host Redis holds nothing of."""
+    hk = ctx.keys.host(hostname)
+    doc = _series(ctx, hk.meta, hk.day, interval, window)
+    return None if doc is None else {"hostname": hostname, **doc}
+
+
+def chain_timeline_doc(ctx: ReadContext, fp: str, interval: str, window: Window) \
+        -> dict[str, Any] | None:
+    """A chain's reports on all its hosts per ``hour`` or ``day``; None for an unknown chain."""
+    g = ctx.keys.glob
+    doc = _series(ctx, g.chain(fp), lambda d: g.chain_day(fp, d), interval, window)
+    return None if doc is None else {"fingerprint": fp, **doc}
+
+
+def pair_timeline_doc(ctx: ReadContext, hostname: str, fp: str, interval: str,
+                      window: Window) -> dict[str, Any] | None:
+    """One chain's reports on one host per ``hour`` or ``day``; None when the host holds no
+    record of that chain (unknown host or chain, or a chain folded into the host's ``other``)."""
+    hk = ctx.keys.host(hostname)
+    doc = _series(ctx, hk.pair(fp), lambda d: hk.pair_day(fp, d), interval, window)
+    return None if doc is None else {"hostname": hostname, "fingerprint": fp, **doc}

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from collector.intake import body as intake
+from collector.intake import wire
 from collector.intake.rejection import Rejection
 
 CAP = 1000
@@ -24,36 +24,36 @@ def status(fn: Any, *args: Any) -> int:
                                    "application/expect-ct-report+json; charset=utf-8",
                                    " application/json ;x=y"])
 def test_accepted_content_types(ctype: str) -> None:
-    intake.check_headers(ctype, None, 10, CAP)
-    intake.check_headers(ctype, "identity", None, CAP)
+    wire.check_headers(ctype, None, 10, CAP)
+    wire.check_headers(ctype, "identity", None, CAP)
 
 
 @pytest.mark.parametrize("ctype", [None, "", "text/plain", "application/reports+json",
                                    "application/x-www-form-urlencoded", "multipart/form-data",
                                    "application/jsonp", "json"])
 def test_other_content_types_are_415(ctype: str | None) -> None:
-    assert status(intake.check_headers, ctype, None, 10, CAP) == 415
+    assert status(wire.check_headers, ctype, None, 10, CAP) == 415
 
 
 @pytest.mark.parametrize("encoding", ["gzip", "br", "deflate", "identity, gzip"])
 def test_content_encodings_are_415(encoding: str) -> None:
-    assert status(intake.check_headers, "application/json", encoding, 10, CAP) == 415
+    assert status(wire.check_headers, "application/json", encoding, 10, CAP) == 415
 
 
 def test_content_length_over_the_cap_is_413() -> None:
-    intake.check_headers("application/json", None, CAP, CAP)
-    assert status(intake.check_headers, "application/json", None, CAP + 1, CAP) == 413
+    wire.check_headers("application/json", None, CAP, CAP)
+    assert status(wire.check_headers, "application/json", None, CAP + 1, CAP) == 413
 
 
 @pytest.mark.parametrize("size", [0, 1, CAP - 1, CAP])
 def test_read_capped_reads_whole_bodies_up_to_the_cap(size: int) -> None:
-    assert intake.read_capped(io.BytesIO(b"x" * size), CAP) == b"x" * size
+    assert wire.read_capped(io.BytesIO(b"x" * size), CAP) == b"x" * size
 
 
 @pytest.mark.parametrize("size", [CAP + 1, 5 * 1024 * 1024])
 def test_read_capped_stops_after_cap_plus_one(size: int) -> None:
     stream = io.BytesIO(b"x" * size)
-    assert status(intake.read_capped, stream, CAP) == 413
+    assert status(wire.read_capped, stream, CAP) == 413
     assert stream.tell() <= CAP + 1
 
 
@@ -62,8 +62,8 @@ def test_read_capped_handles_short_reads() -> None:
         def read(self, size: int | None = -1) -> bytes:
             return super().read(min(7, size if size and size > 0 else 7))
 
-    assert intake.read_capped(Trickle(b"y" * 500), CAP) == b"y" * 500
-    assert status(intake.read_capped, Trickle(b"y" * 5000), CAP) == 413
+    assert wire.read_capped(Trickle(b"y" * 500), CAP) == b"y" * 500
+    assert status(wire.read_capped, Trickle(b"y" * 5000), CAP) == 413
 
 
 @pytest.mark.parametrize("body", [
@@ -72,24 +72,24 @@ def test_read_capped_handles_short_reads() -> None:
     '{"a":1}'.encode("utf-16"), '{"a":1}'.encode("utf-8-sig"), b"{'a':1}", b'{"a":1} x',
 ])
 def test_malformed_bodies_are_400(body: bytes) -> None:
-    assert status(intake.parse_json, body) == 400
+    assert status(wire.parse_json, body) == 400
 
 
 def test_depth_limit() -> None:
-    ok = "[" * (intake.MAX_DEPTH - 1) + "{}" + "]" * (intake.MAX_DEPTH - 1)
-    assert intake.parse_json(ok.encode()) is not None
+    ok = "[" * (wire.MAX_DEPTH - 1) + "{}" + "]" * (wire.MAX_DEPTH - 1)
+    assert wire.parse_json(ok.encode()) is not None
     deep = "[" + ok + "]"
-    assert status(intake.parse_json, deep.encode()) == 400
+    assert status(wire.parse_json, deep.encode()) == 400
 
 
 def test_valid_json_round_trips() -> None:
     doc = {"hostname": "a.example.com", "port": 0, "x": [1, {"y": None}], "z": "\ud800"}
-    assert intake.parse_json(json.dumps(doc).encode()) == doc
+    assert wire.parse_json(json.dumps(doc).encode()) == doc
 
 
 def test_problems_never_echo_the_body() -> None:
     with pytest.raises(Rejection) as info:
-        intake.parse_json(b'{"ZQXMARK":1,"ZQXMARK":2}')
+        wire.parse_json(b'{"ZQXMARK":1,"ZQXMARK":2}')
     assert "ZQXMARK" not in json.dumps(info.value.body())
 
 
@@ -101,6 +101,6 @@ def test_a_stalled_body_is_a_408_that_closes_the_connection() -> None:
             raise TimeoutError("timed out")
 
     with pytest.raises(Rejection) as info:
-        intake.read_capped(Stalled(), 1024)  # type: ignore[arg-type]
+        wire.read_capped(Stalled(), 1024)  # type: ignore[arg-type]
     assert info.value.status == 408
     assert info.value.headers["Connection"] == "close"

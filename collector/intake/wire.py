@@ -1,4 +1,4 @@
-"""Bytes in: the content checks, the bounded read and the strict JSON parse.
+"""Bytes off the wire: the content checks, the bounded read and the strict JSON parse.
 
 Cheapest rejection first. The body is read by hand with a hard cap because Werkzeug
 silently truncates chunked bodies at MAX_CONTENT_LENGTH (Android always sends chunked).
