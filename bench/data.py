@@ -8,7 +8,6 @@ import os
 import random
 import re
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +50,9 @@ def make_chains(n: int) -> list[list[str]]:
 
 
 class ReportMaker:
-    """Reports as the ingest path builds them: formats.build, then per-chain classification."""
+    """Reports as the ingest path builds them: formats.build, then the pair's class, the
+    chain's own class and the classifier version stamped as ``Services.classify`` does (so a
+    view's classifier finds every stored class current and recomputes none)."""
 
     def __init__(self, shared: Path, chains: list[list[str]], devices: int, seed: int) -> None:
         from collector.intel.classify import Classifier
@@ -62,11 +63,12 @@ class ReportMaker:
                         for i in range(devices)]
         self.rng = random.Random(seed)
         self.classifier = Classifier.from_files(None)
-        self.classes: dict[str, tuple[str, str | None]] = {}
+        self.classes: dict[tuple[str, str], tuple[Any, Any]] = {}
         self.secret = b"bench-device-secret"
 
     def make(self, hostname: str, chain: int) -> Any:
         from collector.intake import formats
+        from collector.wiring import report_classes, stamped
 
         doc = dict(self.template)
         doc["hostname"] = hostname
@@ -75,13 +77,11 @@ class ReportMaker:
         doc["app-version"] = self.rng.choice(APP_VERSIONS)
         report = formats.build(doc, received_ms=int(time.time() * 1000), secret=self.secret,
                                client_addr=None)
-        fp = report.chain.fingerprint
-        if fp not in self.classes:
-            found = self.classifier.classify(report.chain.certificates, report.hostname,
-                                             dt.datetime.now(dt.UTC))
-            self.classes[fp] = (found.kind, found.label)
-        kind, label = self.classes[fp]
-        return replace(report, classification=kind, label=label)
+        key = (report.chain.fingerprint, report.hostname)
+        found = self.classes.get(key)
+        if found is None:
+            found = self.classes[key] = report_classes(self.classifier, report)
+        return stamped(report, self.classifier, *found)
 
 
 class Writer:

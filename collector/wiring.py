@@ -45,40 +45,51 @@ class Services:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def classify(self, report: Report) -> Report:
-        """Set the pair's class, the chain's own class and the classifier version.
-
-        Each distinct (chain, hostname) is classified once per process: the pair's class
-        depends on the host (a public chain is public-trust only for the hosts its leaf
-        covers). Validity is checked at the report's own time; device clocks are often wrong,
-        so a chain that is publicly trusted at the moment it was received counts too.
-        """
+        """Set the pair's class, the chain's own class and the classifier version
+        (``report_classes``), each distinct (chain, hostname) classified once per process."""
         key = (report.chain.fingerprint, report.hostname)
         with self._lock:
             found = self._classes.get(key)
         if found is None:
-            received = datetime.fromtimestamp(report.received_ms / 1000, UTC)
-            at = datetime.fromisoformat(report.client_time) if report.client_time else received
-            certs = report.chain.certificates
-            pair = self.classifier.classify(certs, report.hostname, at)
-            if pair.kind == UNKNOWN and at != received:
-                again = self.classifier.classify(certs, report.hostname, received)
-                pair = again if again.kind == PUBLIC_TRUST else pair
-            if pair.kind != UNKNOWN:  # a product or public-trust for this host: so is the chain
-                chain = pair
-            else:
-                chain = self.classifier.classify_chain(certs, at)
-                if chain.kind == UNKNOWN and at != received:
-                    again = self.classifier.classify_chain(certs, received)
-                    chain = again if again.kind == PUBLIC_TRUST else chain
-            found = (pair, chain)
+            found = report_classes(self.classifier, report)
             with self._lock:
                 self._classes[key] = found
                 if len(self._classes) > _CLASS_CACHE:
                     self._classes.popitem(last=False)
-        pair, chain = found
-        return replace(report, classification=pair.kind, label=pair.label,
-                       chain_classification=chain.kind, chain_label=chain.label,
-                       class_version=self.classifier.version)
+        return stamped(report, self.classifier, *found)
+
+
+def report_classes(classifier: Classifier, report: Report) \
+        -> tuple[Classification, Classification]:
+    """The pair's class and the chain's own class, as the ingest path decides them.
+
+    The pair's class depends on the host (a public chain is public-trust only for the hosts its
+    leaf covers). Validity is checked at the report's own time; device clocks are often wrong,
+    so a chain that is publicly trusted at the moment it was received counts too.
+    """
+    received = datetime.fromtimestamp(report.received_ms / 1000, UTC)
+    at = datetime.fromisoformat(report.client_time) if report.client_time else received
+    certs = report.chain.certificates
+    pair = classifier.classify(certs, report.hostname, at)
+    if pair.kind == UNKNOWN and at != received:
+        again = classifier.classify(certs, report.hostname, received)
+        pair = again if again.kind == PUBLIC_TRUST else pair
+    if pair.kind != UNKNOWN:  # a product or public-trust for this host: so is the chain
+        chain = pair
+    else:
+        chain = classifier.classify_chain(certs, at)
+        if chain.kind == UNKNOWN and at != received:
+            again = classifier.classify_chain(certs, received)
+            chain = again if again.kind == PUBLIC_TRUST else chain
+    return pair, chain
+
+
+def stamped(report: Report, classifier: Classifier, pair: Classification,
+            chain: Classification) -> Report:
+    """The report with its pair class, chain class and the classifier's version set."""
+    return replace(report, classification=pair.kind, label=pair.label,
+                   chain_classification=chain.kind, chain_label=chain.label,
+                   class_version=classifier.version)
 
 
 def _redis_url(settings: Settings) -> str:

@@ -56,56 +56,56 @@ def _source(args: argparse.Namespace) -> Source:
 def _read(args: argparse.Namespace) -> int:
     from collector.aggregates.read.params import MAX_LIMIT
     from collector.aggregates.read.windows import Window
-    from collector.cli import output as clifmt
+    from collector.cli import output
     from collector.cli.sources import pages
 
     src = _source(args)
     w = Window(args.since, args.until)
     if args.command == "export":
-        rows = clifmt.export_rows(pages(lambda c: src.hosts(w, "reports", c, MAX_LIMIT)),
+        rows = output.export_rows(pages(lambda c: src.hosts(w, "reports", c, MAX_LIMIT)),
                                   pages(lambda c: src.chains(w, c, MAX_LIMIT)))
         out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout  # noqa: SIM115
         try:
-            count = clifmt.write_export(rows, args.format, out)
+            count = output.write_export(rows, args.format, out)
         finally:
             if out is not sys.stdout:
                 out.close()
         print(f"exported {count} rows", file=sys.stderr)
         return 0
     if args.command == "summary":
-        doc, render = src.summary(w), clifmt.summary
+        doc, render = src.summary(w), output.summary
     elif args.command == "hosts":
         doc = src.hosts(w, args.sort, args.cursor or None, args.limit)
-        render = clifmt.hosts
+        render = output.hosts
     elif args.command == "host":
-        doc, render = src.host(args.hostname, w), clifmt.host
+        doc, render = src.host(args.hostname, w), output.host
     elif args.command == "chains":
         doc = src.chains(w, args.cursor or None, args.limit,
                          classification=args.classification, hostname=args.hostname)
-        render = clifmt.chains
+        render = output.chains
     else:
-        doc, render = src.chain(args.fingerprint.lower(), w), clifmt.chain
+        doc, render = src.chain(args.fingerprint.lower(), w), output.chain
     print(json.dumps(doc, indent=2, ensure_ascii=False) if args.json else render(doc))
     return 0
 
 
 def _pin(args: argparse.Namespace) -> int:
-    from collector.cli import pins as pintool
+    from collector.cli import pins
 
     path = Path(args.target)
     if path.is_file():
-        ders, complete = pintool.certs_from_file(path), True
+        ders, complete = pins.certs_from_file(path), True
     else:
-        ders, complete = pintool.certs_from_host(args.target, args.timeout)
-    certs = pintool.describe(ders)
-    print(json.dumps(certs, indent=2) if args.json else pintool.render_pins(certs, complete))
+        ders, complete = pins.certs_from_host(args.target, args.timeout)
+    certs = pins.describe(ders)
+    print(json.dumps(certs, indent=2) if args.json else pins.render_pins(certs, complete))
     return 0
 
 
 def _send(args: argparse.Namespace) -> int:
-    from collector.cli import pins as pintool
+    from collector.cli import pins
 
-    result = pintool.send_test_report(args.url, args.hostname, args.timeout)
+    result = pins.send_test_report(args.url, args.hostname, args.timeout)
     if args.json:
         print(json.dumps(result.as_json(), indent=2))
     else:

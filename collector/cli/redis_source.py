@@ -14,7 +14,8 @@ from typing import Any
 import redis
 
 from collector import wiring
-from collector.aggregates.read.chains import chain_doc, chains_page
+from collector.aggregates.read.chain_list import chains_page
+from collector.aggregates.read.chain_view import chain_doc
 from collector.aggregates.read.context import ReadContext
 from collector.aggregates.read.hosts import host_doc, hosts_page
 from collector.aggregates.read.params import (

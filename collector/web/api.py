@@ -1,6 +1,6 @@
 """HTTP API: report ingestion (public) and the analyst reads (bearer token).
 
-Every read validates its query with a ``readschemas`` schema (400 problem naming the
+Every read validates its query with a ``web.schemas`` schema (400 problem naming the
 parameter), answers from the ``aggregates.read`` views and returns 404 problem+json for an
 unknown host or chain. The OpenAPI document is generated from the same schemas.
 """
@@ -15,7 +15,8 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from marshmallow import Schema, ValidationError
 
-from collector.aggregates.read.chains import chain_doc, chains_page
+from collector.aggregates.read.chain_list import chains_page
+from collector.aggregates.read.chain_view import chain_doc
 from collector.aggregates.read.hosts import host_doc, hosts_page
 from collector.aggregates.read.params import (
     CHAINS_OF_HOST,
@@ -38,9 +39,12 @@ from collector.intake import formats, wire
 from collector.intake.hostnames import HostnameError, normalise
 from collector.intake.rejection import Rejection
 from collector.web import metrics, openapi
-from collector.web import readschemas as rs
 from collector.web.context import services, web
 from collector.web.problems import not_found
+from collector.web.schemas.chains import ChainListQuery
+from collector.web.schemas.common import WindowQuery
+from collector.web.schemas.hosts import HostListQuery
+from collector.web.schemas.timelines import TimelineQuery
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
 BODY_TIMEOUT_S = 5.0
@@ -109,7 +113,7 @@ def _args(schema: type[Schema]) -> dict[str, Any]:
 
 
 def window() -> Window:
-    found: Window = _args(rs.WindowQuery)["window"]
+    found: Window = _args(WindowQuery)["window"]
     return found
 
 
@@ -134,7 +138,7 @@ def summary() -> Response:
 
 @bp.get("/hosts")
 def list_hosts() -> Response:
-    args = _args(rs.HostListQuery)
+    args = _args(HostListQuery)
     offset = _page(args, "h", args["sort"])
     items, more = hosts_page(services().reads, args["window"], args["sort"], offset,
                              args["limit"])
@@ -153,7 +157,7 @@ def host(hostname: str) -> Response:
 @bp.get("/hosts/<hostname>/timeline")
 def host_timeline(hostname: str) -> Response:
     name = hostname_arg(hostname)
-    args = _args(rs.TimelineQuery)
+    args = _args(TimelineQuery)
     doc = timeline_doc(services().reads, name, args["interval"], args["window"])
     if doc is None:
         raise not_found("host")
@@ -164,7 +168,7 @@ def host_timeline(hostname: str) -> Response:
 def pair_timeline(hostname: str, fingerprint: str) -> Response:
     name = hostname_arg(hostname)
     fp = fingerprint_arg(fingerprint)
-    args = _args(rs.TimelineQuery)
+    args = _args(TimelineQuery)
     doc = pair_timeline_doc(services().reads, name, fp, args["interval"], args["window"])
     if doc is None:
         raise not_found("chain on this host")
@@ -179,7 +183,7 @@ def fingerprint_arg(raw: str) -> str:
 
 @bp.get("/chains")
 def list_chains() -> Response:
-    args = _args(rs.ChainListQuery)
+    args = _args(ChainListQuery)
     hostname = args.get("hostname")
     sort = CHAINS_OF_HOST if hostname else "reports"
     offset = _page(args, "c", sort)
@@ -200,7 +204,7 @@ def chain(fingerprint: str) -> Response:
 @bp.get("/chains/<fingerprint>/timeline")
 def chain_timeline(fingerprint: str) -> Response:
     fp = fingerprint_arg(fingerprint)
-    args = _args(rs.TimelineQuery)
+    args = _args(TimelineQuery)
     doc = chain_timeline_doc(services().reads, fp, args["interval"], args["window"])
     if doc is None:
         raise not_found("chain")

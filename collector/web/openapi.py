@@ -1,7 +1,7 @@
 """The OpenAPI 3 document, generated from the marshmallow schemas with apispec.
 
-Built once per process from ``readschemas`` (responses and query parameters) and
-``schemas.ReportSchema`` (the report body), so the document cannot drift from the code
+Built once per process from ``web.schemas`` (responses and query parameters) and
+``intake.schemas.ReportSchema`` (the report body), so the document cannot drift from the code
 without a test noticing. Served at ``GET /v1/openapi.json`` behind the same bearer token as
 every other ``/v1`` read (SPEC section 5 exempts only ``POST /v1/reports``).
 """
@@ -16,7 +16,12 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from collector.intake.schemas import ReportSchema
-from collector.web import readschemas as rs
+from collector.web.schemas.chains import Chain, ChainListQuery, ChainPage
+from collector.web.schemas.common import Problem, WindowQuery
+from collector.web.schemas.hosts import Host, HostListQuery, HostPage
+from collector.web.schemas.operations import Health, Ready
+from collector.web.schemas.summary import Summary
+from collector.web.schemas.timelines import ChainTimeline, PairTimeline, Timeline, TimelineQuery
 
 _PROBLEM = {"application/problem+json": {"schema": "Problem"}}
 _ERRORS = {
@@ -40,7 +45,7 @@ def _problems(*codes: str) -> dict[str, Any]:
 PathParam = tuple[str, str]
 
 
-def _read(op_id: str, summary: str, schema: str, query: type[rs.WindowQuery] | None = None,
+def _read(op_id: str, summary: str, schema: str, query: type[WindowQuery] | None = None,
           path_param: PathParam | list[PathParam] | None = None,
           not_found: bool = False) -> dict[str, Any]:
     params: list[Any] = []
@@ -74,24 +79,24 @@ def _paths() -> dict[str, dict[str, Any]]:
                           **_problems("400", "413", "415", "422", "429", "503")},
         }},
         "/v1/summary": _read("summary", "Totals, top hosts and chains.", "Summary",
-                             rs.WindowQuery),
+                             WindowQuery),
         "/v1/hosts": _read("list_hosts", "Hosts by reports or last seen, paged.", "HostPage",
-                           rs.HostListQuery),
+                           HostListQuery),
         "/v1/hosts/{hostname}": _read("host", "One host, with pin advice.", "Host",
-                                      rs.WindowQuery, host, True),
+                                      WindowQuery, host, True),
         "/v1/hosts/{hostname}/timeline": _read("host_timeline", "Reports per hour or day.",
-                                               "Timeline", rs.TimelineQuery, host, True),
+                                               "Timeline", TimelineQuery, host, True),
         "/v1/hosts/{hostname}/chains/{fingerprint}/timeline": _read(
             "pair_timeline", "Reports of one chain on one host per hour or day.",
-            "PairTimeline", rs.TimelineQuery, [host, fp], True),
+            "PairTimeline", TimelineQuery, [host, fp], True),
         "/v1/chains": _read("list_chains", "Offending chains by reports, paged; filtered by "
-                            "class and/or host.", "ChainPage", rs.ChainListQuery),
+                            "class and/or host.", "ChainPage", ChainListQuery),
         "/v1/chains/{fingerprint}": _read("chain", "One chain, its hosts (each with the pair's "
                                           "class) and its certificates.", "Chain",
-                                          rs.WindowQuery, fp, True),
+                                          WindowQuery, fp, True),
         "/v1/chains/{fingerprint}/timeline": _read("chain_timeline",
                                                    "Reports of one chain per hour or day.",
-                                                   "ChainTimeline", rs.TimelineQuery, fp, True),
+                                                   "ChainTimeline", TimelineQuery, fp, True),
         "/v1/openapi.json": {"get": {
             "operationId": "openapi", "tags": ["analyst"], "security": [{"bearer": []}],
             "summary": "This document.",
@@ -139,9 +144,9 @@ def document() -> dict[str, Any]:
     )
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     spec.components.schema("Report", schema=ReportSchema)
-    for name in ("Summary", "HostPage", "Host", "Timeline", "ChainPage", "Chain",
-                 "ChainTimeline", "PairTimeline", "Problem", "Health", "Ready"):
-        spec.components.schema(name, schema=getattr(rs, name))
+    for schema in (Summary, HostPage, Host, Timeline, ChainPage, Chain, ChainTimeline,
+                   PairTimeline, Problem, Health, Ready):
+        spec.components.schema(schema.__name__, schema=schema)
     for path, operations in _paths().items():
         spec.path(path=path, operations=operations)
     doc: dict[str, Any] = spec.to_dict()

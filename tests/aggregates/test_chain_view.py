@@ -15,8 +15,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from flask.testing import FlaskClient
 
-from collector.aggregates.read import chains as chainreads
-from collector.aggregates.read.chains import chain_doc, host_recommendation
+from collector.aggregates.read import chain_list
+from collector.aggregates.read.chain_view import chain_doc
+from collector.aggregates.read.recommendation import host_recommendation
 from collector.aggregates.read.windows import Window
 from collector.intake import formats
 from collector.intake.chains import parse_chain
@@ -151,8 +152,8 @@ def test_filtered_pages_scan_a_bounded_part_of_the_ranking(
     for i in range(9):
         send(pclient, *[self_signed(A, i)] * (i + 2))  # 2..10 reports each
     send(pclient, on(A))  # the one public-trust chain, least reported
-    monkeypatch.setattr(chainreads, "SCAN_BATCH", 2)
-    monkeypatch.setattr(chainreads, "SCAN_BUDGET", 4)
+    monkeypatch.setattr(chain_list, "SCAN_BATCH", 2)
+    monkeypatch.setattr(chain_list, "SCAN_BUDGET", 4)
     for params in ({"classification": "public-trust"},
                    {"classification": "public-trust", "hostname": A}):
         pages, found, cursor = 0, [], None

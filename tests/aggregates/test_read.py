@@ -9,7 +9,8 @@ import redis
 from flask.testing import FlaskClient
 
 from collector.aggregates.keys import Keys
-from collector.aggregates.read.chains import chain_doc, chains_page
+from collector.aggregates.read.chain_list import chains_page
+from collector.aggregates.read.chain_view import chain_doc
 from collector.aggregates.read.context import ReadContext
 from collector.aggregates.read.hosts import host_doc, hosts_page
 from collector.aggregates.read.params import BadCursor, clamp_limit, decode_cursor, encode_cursor

@@ -21,7 +21,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
-from collector.cli import output as clifmt
+from collector.cli import output
 from collector.cli.main import main
 from collector.intake.chains import load_der, spki_pin
 from collector.server.embedded import RedisServer
@@ -116,7 +116,7 @@ def test_export_csv_and_ndjson(client: FlaskClient, served: str, redis_server: R
 
 def test_csv_cells_are_neutralised() -> None:
     out = io.StringIO()
-    clifmt.write_export([{"type": "chain", "label": v} for v in
+    output.write_export([{"type": "chain", "label": v} for v in
                          ("=cmd|' /C calc'!A0", "+1", "-1", "@SUM(1)", "\tx", "\rx", "ok")],
                         "csv", out)
     labels = [row[8] for row in csv.reader(io.StringIO(out.getvalue(), newline=""))][1:]

@@ -9,7 +9,6 @@ from typing import Any
 
 from collector.aggregates.keys import HostKeys
 from collector.aggregates.read import rankings, readiness
-from collector.aggregates.read.chains import host_recommendation
 from collector.aggregates.read.context import ReadContext
 from collector.aggregates.read.pairs import (
     ENFORCE,
@@ -19,6 +18,7 @@ from collector.aggregates.read.pairs import (
     public_cert_info,
     read_pairs,
 )
+from collector.aggregates.read.recommendation import host_recommendation
 from collector.aggregates.read.replies import iso, pfcount, ranked, text
 from collector.aggregates.read.spans import covers, span
 from collector.aggregates.read.windows import DailyRows, Window, daily

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from collector.aggregates.keys import HostKeys
-from collector.aggregates.read.chains import cert_info, would_pass
+from collector.aggregates.read.certificates import cert_info, would_pass
 from collector.aggregates.read.classes import Shown, Stored, pair_classes
 from collector.aggregates.read.context import ReadContext
 from collector.aggregates.read.replies import iso, pfcount, ranked, text

@@ -1,4 +1,5 @@
-"""Redis replies decoded into the values the API returns, and the one command redis-py balks at."""
+"""Redis replies decoded into the values the API returns, the name of the overflow member, and
+the one command redis-py balks at."""
 
 from __future__ import annotations
 
@@ -6,9 +7,17 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+OTHER = "other"
+"""The member a capped ranking folds the rest into (hosts of a chain, chains of a host)."""
+
 
 def text(value: bytes | str) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+def int_or_none(value: Any) -> int | None:
+    """A decimal reply as an int; None when missing, empty or not digits."""
+    return int(value) if value not in (None, b"", "") and text(value).isdigit() else None
 
 
 def ranked(pairs: Any) -> Iterator[tuple[str, int]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from collector.aggregates.read.chains import chain_classes
+from collector.aggregates.read.chain_classes import chain_classes
 from collector.aggregates.read.context import ReadContext
 from collector.aggregates.read.replies import pfcount, ranked, text
 from collector.aggregates.read.windows import Window, daily, stamp, windowed
