@@ -17,26 +17,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.serving import make_server
 
 from collector.cli import output
 from collector.cli.main import main
 from collector.intake.chains import load_der, spki_pin
 from collector.server.embedded import RedisServer
 from tests.helpers import CHROME_FP, CHROME_PINS, EXAMPLES, IOS_FP, TOKEN, flush, send_golden
-
-
-@pytest.fixture
-def served(app: Flask) -> Iterator[str]:
-    """The app on 127.0.0.1 (werkzeug, threaded) for commands that speak HTTP."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(5)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -8,14 +8,11 @@ import json
 import os
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.serving import make_server
 
 from collector.cli import pins
 from collector.cli.main import main
@@ -114,17 +111,10 @@ def recorded(app: Flask) -> list[Report]:
     return seen
 
 
-@pytest.fixture
-def served(app: Flask, recorded: list[Report]) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(5)
 
 
-def test_send_test_report_json(served: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_send_test_report_json(recorded: list[Report], served: str,
+                               capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "send-test-report", served, "--json")
     assert code == 0, err
     assert json.loads(out) == {
