@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -82,6 +83,100 @@ def _networks(raw: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+ALERT_RULES = ("new-public-trust-chain", "enforced-failures", "new-chain", "spike")
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+
+
+def _url(raw: str) -> str:
+    """An http(s) URL with a host. Errors never repeat the URL: it may hold credentials
+    (userinfo, a token in the path or query, as Slack's incoming webhooks do)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(raw.strip())
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        _ = parts.port  # a bad port raises ValueError
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError("is not an http:// or https:// URL with a host")
+    return raw.strip()
+
+
+def _urls(raw: str) -> tuple[str, ...]:
+    """Comma-separated URLs; a bad one is named by its position, never by its text."""
+    out, bad = [], []
+    for i, item in enumerate(_csv(raw), start=1):
+        try:
+            out.append(_url(item))
+        except ValueError:
+            bad.append(f"entry {i} is not an http:// or https:// URL with a host "
+                       "(not shown: it may hold credentials)")
+    if bad:
+        raise ValueError(", ".join(bad))
+    return tuple(out)
+
+
+def _public_url(raw: str) -> str:
+    try:
+        return _url(raw).rstrip("/")
+    except ValueError:
+        raise ValueError("is not an http:// or https:// URL with a host "
+                         "(not shown: it may hold credentials)") from None
+
+
+def _rules(raw: str) -> tuple[str, ...]:
+    """Alert rules switched on: a subset of ALERT_RULES; empty (or ``none``) is none."""
+    names = _csv(raw)
+    if names == ("none",):
+        return ()
+    bad = [n for n in names if n not in ALERT_RULES]
+    if bad:
+        raise ValueError(f"unknown rule(s) {', '.join(map(repr, bad))}; "
+                         f"known: {', '.join(ALERT_RULES)}")
+    return tuple(dict.fromkeys(names))
+
+
+_TOKEN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+GENERATED_TOKEN_NAME = "generated"  # noqa: S105 - a name, not a secret
+
+
+def _api_tokens(raw: str) -> tuple[str, ...]:
+    """Entries ``name:token`` or a bare ``token``; kept as written (``named_tokens`` splits
+    them). A problem names the entry's position, never its text: it holds a secret."""
+    entries = _csv(raw)
+    bad = []
+    for i, entry in enumerate(entries, start=1):
+        try:
+            named_token(entry, i)
+        except ValueError as exc:
+            bad.append(f"entry {i} {exc}")
+    if bad:
+        raise ValueError(", ".join(bad))
+    return entries
+
+
+def named_token(entry: str, position: int) -> tuple[str, str]:
+    """(name, token) of one COLLECTOR_API_TOKENS entry; a bare token is ``token-<position>``.
+
+    The first colon separates the name, so a token holding a colon needs a name."""
+    name, sep, token = entry.partition(":")
+    if not sep:
+        return f"token-{position}", entry
+    name, token = name.strip(), token.strip()
+    if not _TOKEN_NAME.fullmatch(name):
+        raise ValueError("has a bad name (letters, digits, . _ @ -; at most 64; a token "
+                         "holding ':' needs a name)")
+    if not token:
+        raise ValueError("has a name but no token")
+    return name, token
+
+
+def named_tokens(entries: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """(name, token) of every configured entry, by position."""
+    return tuple(named_token(e, i) for i, e in enumerate(entries, start=1))
+
+
 def _nonempty(raw: str) -> str:
     if not raw.strip():
         raise ValueError("must not be empty")
@@ -107,6 +202,14 @@ class Settings:
     redis_timeout_seconds: float = 0.5
     rate_limit_per_minute: int = 0
     trusted_proxies: tuple[str, ...] = ()
+    # Alerts (SPEC section 9). Destination URLs and the secret are kept out of repr().
+    alert_webhooks: tuple[str, ...] = dataclasses.field(default=(), repr=False)
+    alert_webhook_secret: str | None = dataclasses.field(default=None, repr=False)
+    alert_slack_webhooks: tuple[str, ...] = dataclasses.field(default=(), repr=False)
+    alert_cooldown_seconds: int = 3600
+    alert_spike_min: int = 50
+    alert_rules: tuple[str, ...] = ALERT_RULES
+    public_url: str = DEFAULT_PUBLIC_URL
 
     @property
     def retention_seconds(self) -> int:
@@ -143,7 +246,7 @@ class Settings:
 
 _CASTS: dict[str, Callable[[str], Any]] = {
     "data_dir": _nonempty,
-    "api_tokens": _csv,
+    "api_tokens": _api_tokens,
     "public_roots": _existing_file,
     "allowed_hosts": _hosts,
     "retention_days": _positive_int,
@@ -156,4 +259,11 @@ _CASTS: dict[str, Callable[[str], Any]] = {
     "redis_timeout_seconds": _positive_float,
     "rate_limit_per_minute": _non_negative_int,
     "trusted_proxies": _networks,
+    "alert_webhooks": _urls,
+    "alert_webhook_secret": _nonempty,
+    "alert_slack_webhooks": _urls,
+    "alert_cooldown_seconds": _positive_int,
+    "alert_spike_min": _positive_int,
+    "alert_rules": _rules,
+    "public_url": _public_url,
 }

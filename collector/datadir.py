@@ -10,6 +10,8 @@ import os
 import secrets
 from pathlib import Path
 
+from collector.config import GENERATED_TOKEN_NAME, named_tokens
+
 
 def ensure(data_dir: str) -> Path:
     path = Path(data_dir)
@@ -37,9 +39,14 @@ def device_secret(data_dir: str, configured: str | None) -> bytes:
     return bytes.fromhex(value)
 
 
-def api_tokens(data_dir: str, configured: tuple[str, ...]) -> tuple[tuple[str, ...], str | None]:
-    """Analyst tokens; returns the generated token too when it was created just now."""
+NamedTokens = tuple[tuple[str, str], ...]
+
+
+def api_tokens(data_dir: str, configured: tuple[str, ...]) -> tuple[NamedTokens, str | None]:
+    """Analyst tokens as (name, token); returns the generated token too when it was created
+    just now. Configured entries are named as ``config.named_tokens`` says; the generated
+    token is named ``generated``."""
     if configured:
-        return configured, None
+        return named_tokens(configured), None
     token, created = _read_or_create(ensure(data_dir) / "api-token", secrets.token_urlsafe(32))
-    return (token,), token if created else None
+    return ((GENERATED_TOKEN_NAME, token),), token if created else None

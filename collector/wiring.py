@@ -16,11 +16,19 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from redis import Redis
+
 from collector import datadir
 from collector.aggregates.connection import connect
 from collector.aggregates.keys import Keys
 from collector.aggregates.read.context import ReadContext
 from collector.aggregates.writer import ReportStore
+from collector.alerts.deliver import Deliverer
+from collector.alerts.destinations import destinations
+from collector.alerts.outbox import Outbox
+from collector.alerts.rules import Alerter
+from collector.alerts.spike import EVERY_S as SPIKE_EVERY_S
+from collector.alerts.spike import SpikeRule
 from collector.config import Settings
 from collector.durable.ingest import Ingestor
 from collector.durable.spool import Spool
@@ -30,6 +38,8 @@ from collector.intel.classify import PUBLIC_TRUST, UNKNOWN, Classification, Clas
 EXTENSION = "collector"
 _CLASS_CACHE = 4096
 READ_TIMEOUT_S = 2.0
+# The deliverer's client blocks up to 1 s in XREADGROUP: its socket timeout must exceed that.
+DELIVER_TIMEOUT_S = 5.0
 
 
 @dataclass
@@ -38,8 +48,13 @@ class Services:
     ingestor: Ingestor
     reads: ReadContext
     classifier: Classifier
-    api_tokens: tuple[str, ...]
+    api_tokens: datadir.NamedTokens
+    """(name, token) pairs: the name is who a triage change records."""
     device_secret: bytes
+    deliverer: Deliverer | None = None
+    """Sends the alert outbox to the configured destinations; None when there are none."""
+    alerter: Alerter | None = None
+    """Fires alerts from the write path's events; None when every rule is off."""
     _classes: OrderedDict[tuple[str, str], tuple[Classification, Classification]] = field(
         default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -108,6 +123,29 @@ def reader(settings: Settings, *, timeout: float = READ_TIMEOUT_S,
     return ReadContext(client, Keys(settings.key_prefix), settings.retention_days, classifier)
 
 
+def deliverer(settings: Settings, keys: Keys, consumer: str) -> Deliverer | None:
+    """This worker's alert deliverer, on its own client (a sender thread per destination);
+    None when no destination is configured (create_app starts it, worker_exit closes it)."""
+    dests = destinations(settings.alert_webhooks, settings.alert_slack_webhooks,
+                         settings.alert_webhook_secret)
+    if not dests:
+        return None
+    client = connect(_redis_url(settings), DELIVER_TIMEOUT_S, pool_size=len(dests) + 2,
+                     retries=1)
+    return Deliverer(client, keys.alerts.outbox, dests, consumer)
+
+
+def alerter(settings: Settings, client: Redis, keys: Keys) -> Alerter | None:
+    """The alerter, whenever a rule is on: every alert goes to the log (``GET /v1/alerts``),
+    and to the outbox once per configured destination (none without destinations)."""
+    if not settings.alert_rules:
+        return None
+    ids = [d.id for d in destinations(settings.alert_webhooks, settings.alert_slack_webhooks)]
+    outbox = Outbox(client, keys, destinations=ids, cooldown_s=settings.alert_cooldown_seconds)
+    return Alerter(client, keys, outbox, rules=settings.alert_rules,
+                   public_url=settings.public_url)
+
+
 def build(settings: Settings) -> Services:
     keys = Keys(settings.key_prefix)
     writer_client = connect(_redis_url(settings), settings.redis_timeout_seconds)
@@ -120,7 +158,15 @@ def build(settings: Settings) -> Services:
                   owner=writer)
     tokens, _ = datadir.api_tokens(settings.data_dir, settings.api_tokens)
     ingestor = Ingestor(store, spool, writer)
+    alert = alerter(settings, writer_client, keys)
+    if alert is not None:
+        store.on_events = alert.handle  # on the writer thread, after each host script
+        spike = SpikeRule(writer_client, keys, alert, spike_min=settings.alert_spike_min,
+                          owner=writer)
+        ingestor.add_job("spike", SPIKE_EVERY_S, spike.run)
     return Services(
+        alerter=alert,
+        deliverer=deliverer(settings, keys, writer),
         settings=settings,
         ingestor=ingestor,
         reads=reads,

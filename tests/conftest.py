@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,3 +82,15 @@ def papp(settings: Settings) -> Iterator[Flask]:
 @pytest.fixture
 def pclient(papp: Flask) -> FlaskClient:
     return papp.test_client()
+
+
+@pytest.fixture
+def tcp_redis(tmp_path: Path) -> Iterator[tuple[RedisServer, int]]:
+    """A private redis-server on loopback TCP (for ``helpers.ReplyDropper``): (server, port)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = RedisServer(tmp_path / "redis", appendonly=False,
+                         extra={"port": str(port), "bind": "127.0.0.1"}).start()
+    yield server, port
+    server.stop()

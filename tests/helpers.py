@@ -5,6 +5,7 @@ module imports another."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import http.client
 import io
@@ -14,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -134,6 +136,9 @@ def redis_text(rdb: redis.Redis) -> bytes:
             out.extend(db.smembers(key))
         elif kind == b"list":
             out.extend(db.lrange(key, 0, -1))
+        elif kind == b"stream":  # the alert log and outbox
+            for _, fields in db.xrange(key):
+                out.extend(k + b"=" + v for k, v in fields.items())
         else:
             raise AssertionError(f"unexpected type {kind!r}")
     return b"\n".join(out)
@@ -205,7 +210,7 @@ class Served:
     def token(self) -> str:
         configured = self.env.get("COLLECTOR_API_TOKENS")
         if configured:
-            return configured.split(",")[0]
+            return configured.split(",")[0].partition(":")[2] or configured.split(",")[0]
         return (self.data_dir / "api-token").read_text().strip()
 
     def summary(self) -> dict[str, Any]:
@@ -221,3 +226,49 @@ class Served:
             self.proc.wait(timeout=40)
         self._log_file.close()
         return self.log.read_text("utf-8", "replace")
+
+
+class ReplyDropper:
+    """A loopback TCP proxy in front of a redis-server: while ``dropping`` is set it swallows
+    Redis's replies and cuts the connection, so the client times out on applied writes."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.dropping = threading.Event()
+        self.dropped = 0
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        self._stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        self._server.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                client, _ = self._server.accept()
+            except TimeoutError:
+                continue
+            except OSError:  # closed by close()
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            threading.Thread(target=self._pump, args=(client, upstream, False),
+                             daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, True),
+                             daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, replies: bool) -> None:
+        try:
+            while data := src.recv(65536):
+                if replies and self.dropping.is_set():
+                    self.dropped += 1  # applied by Redis, never seen by the client
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            with contextlib.suppress(OSError):
+                s.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._server.close()

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from collector.config import ConfigError, Settings
+from collector import datadir
+from collector.config import ConfigError, Settings, named_tokens
 
 REPO = Path(__file__).resolve().parents[1]
 ENV_EXAMPLE = REPO / "deploy" / "collector.env.example"
@@ -134,6 +135,30 @@ def test_empty_strings_are_refused(var: str, blank: str) -> None:
 ])
 def test_api_tokens_are_comma_separated(raw: str, tokens: tuple[str, ...]) -> None:
     assert Settings.from_env({"COLLECTOR_API_TOKENS": raw}).api_tokens == tokens
+
+
+def test_api_tokens_may_be_named_and_bare_ones_are_named_by_position() -> None:
+    settings = Settings.from_env({"COLLECTOR_API_TOKENS": "alice:s3cret, bare-one ,bob: t:2"})
+    assert settings.api_tokens == ("alice:s3cret", "bare-one", "bob: t:2")
+    assert named_tokens(settings.api_tokens) == (
+        ("alice", "s3cret"), ("token-2", "bare-one"), ("bob", "t:2"))
+
+
+@pytest.mark.parametrize("entry", ["alice:", ":s3cret", "bad name:s3cret", "a/b:s3cret",
+                                   "x" * 65 + ":s3cret"])
+def test_bad_named_tokens_are_refused_without_showing_them(entry: str) -> None:
+    message = _problems({"COLLECTOR_API_TOKENS": f"fine,{entry}"})
+    assert "COLLECTOR_API_TOKENS: entry 2 " in message
+    assert "s3cret" not in message
+
+
+def test_the_generated_token_is_named_generated(tmp_path: Path) -> None:
+    tokens, created = datadir.api_tokens(str(tmp_path), ())
+    assert created and tokens == (("generated", created),)
+    again, created_again = datadir.api_tokens(str(tmp_path), ())
+    assert again == tokens and created_again is None
+    assert datadir.api_tokens(str(tmp_path), ("a:b", "c")) == ((("a", "b"), ("token-2", "c")),
+                                                              None)
 
 
 # --- files -------------------------------------------------------------------------------
@@ -372,3 +397,79 @@ def test_the_example_env_file_names_every_setting() -> None:
 def test_the_example_env_file_states_the_defaults() -> None:
     active = {name: value for on, name, value in _example_lines() if on}
     assert Settings.from_env(active) == Settings()
+
+
+# --- alerts (SPEC section 9) -----------------------------------------------------------------
+
+
+def test_alert_defaults() -> None:
+    s = Settings.from_env({})
+    assert (s.alert_webhooks, s.alert_slack_webhooks, s.alert_webhook_secret) == ((), (), None)
+    assert (s.alert_cooldown_seconds, s.alert_spike_min) == (3600, 50)
+    assert s.alert_rules == ("new-public-trust-chain", "enforced-failures", "new-chain", "spike")
+    assert s.public_url == "http://127.0.0.1:8000"
+
+
+def test_alert_settings_are_read() -> None:
+    s = Settings.from_env({
+        "COLLECTOR_ALERT_WEBHOOKS": " https://u:p@hooks.example/a?k=1 , http://10.0.0.1:8080/b ",
+        "COLLECTOR_ALERT_SLACK_WEBHOOKS": "https://hooks.slack.example/services/T/B/x",
+        "COLLECTOR_ALERT_WEBHOOK_SECRET": "s3cret",
+        "COLLECTOR_ALERT_COOLDOWN_SECONDS": "60",
+        "COLLECTOR_ALERT_SPIKE_MIN": "5",
+        "COLLECTOR_ALERT_RULES": "spike, new-chain",
+        "COLLECTOR_PUBLIC_URL": "https://pins.example.com/",
+    })
+    assert s.alert_webhooks == ("https://u:p@hooks.example/a?k=1", "http://10.0.0.1:8080/b")
+    assert s.alert_slack_webhooks == ("https://hooks.slack.example/services/T/B/x",)
+    assert (s.alert_webhook_secret, s.alert_cooldown_seconds, s.alert_spike_min) == (
+        "s3cret", 60, 5)
+    assert s.alert_rules == ("spike", "new-chain")
+    assert s.public_url == "https://pins.example.com"
+
+
+@pytest.mark.parametrize("raw", ["", "none", " , "])
+def test_every_rule_can_be_switched_off(raw: str) -> None:
+    assert Settings.from_env({"COLLECTOR_ALERT_RULES": raw}).alert_rules == ()
+
+
+def test_an_unknown_rule_is_refused_by_name() -> None:
+    message = _problems({"COLLECTOR_ALERT_RULES": "new-chain,spikes,none"})
+    assert "COLLECTOR_ALERT_RULES" in message and "'spikes'" in message and "'none'" in message
+
+
+@pytest.mark.parametrize("var", ["COLLECTOR_ALERT_COOLDOWN_SECONDS", "COLLECTOR_ALERT_SPIKE_MIN"])
+@pytest.mark.parametrize("raw", ["0", "-5", "1.5", "soon"])
+def test_alert_numbers_must_be_positive_integers(var: str, raw: str) -> None:
+    assert var in _problems({var: raw})
+
+
+@pytest.mark.parametrize("bad", [
+    "ftp://user:hunter2@files.example/x", "https://", "hooks.example/path-hunter2",
+    "javascript:hunter2", "https://user:hunter2@:80/", "http://h:hunter2port/x",
+])
+@pytest.mark.parametrize("var", ["COLLECTOR_ALERT_WEBHOOKS", "COLLECTOR_ALERT_SLACK_WEBHOOKS",
+                                 "COLLECTOR_PUBLIC_URL"])
+def test_bad_urls_are_refused_without_their_credentials(var: str, bad: str) -> None:
+    message = _problems({var: bad})
+    assert var in message
+    assert "hunter2" not in message
+
+
+def test_bad_webhooks_are_named_by_position_and_all_reported() -> None:
+    message = _problems({
+        "COLLECTOR_ALERT_WEBHOOKS": "https://ok.example/a,ftp://x:hunter2@y/,https://ok2.example",
+        "COLLECTOR_ALERT_SLACK_WEBHOOKS": "nope-hunter2",
+        "COLLECTOR_ALERT_COOLDOWN_SECONDS": "0",
+        "COLLECTOR_PUBLIC_URL": "pins.example.com",
+    })
+    assert "COLLECTOR_ALERT_WEBHOOKS: entry 2 " in message
+    assert "COLLECTOR_ALERT_SLACK_WEBHOOKS: entry 1 " in message
+    assert "COLLECTOR_ALERT_COOLDOWN_SECONDS" in message and "COLLECTOR_PUBLIC_URL" in message
+    assert "hunter2" not in message
+
+
+def test_alert_destinations_and_secret_stay_out_of_repr() -> None:
+    s = Settings(alert_webhooks=("https://u:hunter2@h.example/",), alert_webhook_secret="hunter2",
+                 alert_slack_webhooks=("https://hooks.example/services/hunter2",))
+    assert "hunter2" not in repr(s)

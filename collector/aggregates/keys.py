@@ -45,6 +45,17 @@ of an APPKEY. "public-trust" below is the PAIR's class, i.e. for this host.
 |                               |      | first/last (ms)                             |             |
 | P:{h:HID}:pair:FP:devices:DAY | HLL  | devices of the pair on DAY                  | DAY end + R |
 | P:{h:HID}:applied             | hash | writer id -> highest sequence applied       | R after     |
+| P:{h:HID}:events              | list | alert events decided by the host script,    | R after     |
+|                               |      | "kind TAB FP TAB class TAB label", until    |             |
+|                               |      | the alerter has enqueued them (last 1000)   |             |
+| P:{h:HID}:m5:N                | str  | reports received in 5-minute bucket N (unix | bucket end  |
+|                               |      | s / 300), for the spike rule                | + 30 min    |
+
+Events (``events``): when a pair key is created (kind ``new-pair``) or a public-trust pair's
+``failing`` goes from 0 to more (``first-failing``), the host script that decided it pushes
+the event; the writer hands it to the alerter and removes it (LREM) once enqueued, so a lost
+reply or a crash between the two only delays it (the cooldown key dedupes the retry).
+``m5:N`` keys are derived by the host script from ``pair_prefix`` as ``minutes5`` builds them.
 
 Pair keys exist only for chains holding their own member of ``chains``. A pair is protected
 when its class is public-trust or its ``failing`` > 0; a new protected chain past the cap
@@ -95,6 +106,35 @@ host whose ``hosts:last`` or a chain whose ``chains:last`` is older than R leave
 ``hosts:last``, ``hosts:failing``, ``hosts:breaking`` / ``chains``, ``chains:last``, and a
 host no longer in ``hosts:last`` leaves every ``chain:FP:hosts``. A ``retired`` member is
 forgotten R + 1 day after it was retired, when no host's ``applied`` hash can still hold it.
+
+Alerts: hash tag ``{a}``, one slot. DIGEST is the first 32 hex digits of SHA-256 of
+``rule TAB hostname TAB FP`` (FP empty for ``spike``).
+
+| key                      | type   | content                                       | expires     |
+|--------------------------|--------|-----------------------------------------------|-------------|
+| P:{a}:outbox             | stream | one entry per (alert, destination): id, dest  | trimmed by  |
+|                          |        | (``webhook:N``/``slack:N``), alert (JSON);    | the         |
+|                          |        | consumer group ``deliver``                    | deliverer   |
+| P:{a}:log                | stream | one entry per alert fired: alert (JSON)       | MAXLEN ~    |
+|                          |        |                                               | 10000       |
+| P:{a}:cooldown:DIGEST    | string | alert id: one alert per (rule, host, chain)   | cooldown    |
+|                          |        | per COLLECTOR_ALERT_COOLDOWN_SECONDS          |             |
+| P:{a}:lease:spike        | string | the writer evaluating the spike rule          | lease (ms)  |
+
+Triage (analysts' marks on pairs and issuers): hash tag ``{t}``, one slot, written in one
+MULTI per change. PIN is the first 32 hex digits of SHA-256 of an SPKI pin string (RFC 7469
+base64); ``at`` is ms; pair/issuer records are kept until changed (never expire).
+
+| key                      | type   | content                                       | expires     |
+|--------------------------|--------|-----------------------------------------------|-------------|
+| P:{t}:pair:HID:FP        | hash   | state (open/acknowledged/ignored), note, by,  | none        |
+|                          |        | at, hostname, fp                              |             |
+| P:{t}:issuer:PIN         | hash   | state, note, by, at, pin                      | none        |
+| P:{t}:audit              | list   | every change as JSON {target, hostname,       | none (last  |
+|                          |        | fingerprint, pin, state, note, by, at}, new   | 10000 kept) |
+|                          |        | first                                         |             |
+| P:{t}:ignored            | set    | hostname TAB FP of ignored pairs              | none        |
+| P:{t}:ignored:issuers    | set    | SPKI pins of ignored issuers                  | none        |
 
 Hostnames and fingerprints appear in key names only after validation (HID is a digest;
 FP and CERT are hex computed by the collector). Report text is only ever a hash field or a
@@ -178,11 +218,20 @@ class HostKeys:
     def pair_devices_day(self, fp: str, day: str) -> str:
         return f"{self.pair_prefix}{fp}:devices:{day}"
 
+    @property
+    def events(self) -> str:
+        """Alert events the host script decided, until the alerter has enqueued them."""
+        return f"{self.base}:events"
+
+    def minutes5(self, bucket: int) -> str:
+        """Reports in 5-minute bucket ``bucket`` (host.lua derives it from pair_prefix)."""
+        return f"{self.base}:m5:{bucket}"
+
     def fixed(self) -> list[str]:
-        """KEYS[1..13] of lua/host.lua, in its order."""
+        """KEYS[1..14] of lua/host.lua, in its order."""
         return [self.meta, self.devices, self.chains, self.apps, self.results, self.enforce,
                 self.pinsets, self.breaking, self.breaking_apps, self.applied, self.failing,
-                self.failing_apps, self.other_chains]
+                self.failing_apps, self.other_chains, self.events]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -244,6 +293,65 @@ class GlobalKeys:
                 self.hosts_breaking]
 
 
+def pin_digest(pin: str) -> str:
+    """PIN: names an SPKI pin in a key without using its text."""
+    return hashlib.sha256(pin.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclasses.dataclass(frozen=True)
+class TriageKeys:
+    """Triage state of pairs and issuers, all under ``{t}`` (one slot)."""
+
+    base: str
+
+    def pair(self, hostname: str, fp: str) -> str:
+        return f"{self.base}:pair:{host_id(hostname)}:{fp}"
+
+    def issuer(self, pin: str) -> str:
+        return f"{self.base}:issuer:{pin_digest(pin)}"
+
+    @property
+    def audit(self) -> str:
+        return f"{self.base}:audit"
+
+    @property
+    def ignored(self) -> str:
+        """Members: hostname, a tab, FP."""
+        return f"{self.base}:ignored"
+
+    @property
+    def ignored_issuers(self) -> str:
+        return f"{self.base}:ignored:issuers"
+
+
+def alert_digest(rule: str, hostname: str, fp: str | None) -> str:
+    """DIGEST: names a (rule, host, chain) in a key without using its text."""
+    text = f"{rule}\t{hostname}\t{fp or ''}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclasses.dataclass(frozen=True)
+class AlertKeys:
+    """Alerts fired and their delivery outbox, all under ``{a}`` (one slot)."""
+
+    base: str
+
+    @property
+    def outbox(self) -> str:
+        return f"{self.base}:outbox"
+
+    @property
+    def log(self) -> str:
+        return f"{self.base}:log"
+
+    def cooldown(self, rule: str, hostname: str, fp: str | None) -> str:
+        return f"{self.base}:cooldown:{alert_digest(rule, hostname, fp)}"
+
+    @property
+    def spike_lease(self) -> str:
+        return f"{self.base}:lease:spike"
+
+
 @dataclasses.dataclass(frozen=True)
 class Keys:
     """Builds every key from the prefix; the only place key strings are made."""
@@ -270,6 +378,14 @@ class Keys:
             applied=f"{base}:applied", base=base, hosts_failing=f"{base}:hosts:failing",
             chains_last=f"{base}:chains:last", hosts_breaking=f"{base}:hosts:breaking",
         )
+
+    @property
+    def alerts(self) -> AlertKeys:
+        return AlertKeys(f"{self.prefix}:{{a}}")
+
+    @property
+    def triage(self) -> TriageKeys:
+        return TriageKeys(f"{self.prefix}:{{t}}")
 
     def pattern(self) -> str:
         """SCAN pattern for tests and admin tools only; never used on a request path."""

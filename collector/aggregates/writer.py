@@ -5,6 +5,12 @@ script first checks its slot's (writer, sequence) high-water mark, so replaying 
 after a lost reply or a Redis restart never counts it twice, and checks key types before
 writing, so a runtime error can never leave half a batch behind. Scripts sum a batch before
 writing: Redis work grows with distinct hosts/chains/apps per batch, not with reports.
+
+Alert events (a new (host, chain) pair; the first enforcing failure on a public-trust pair)
+are decided by the host script where the report is counted, so two writers or a replay never
+decide one twice. The script keeps them in the host's ``events`` list until ``on_events`` has
+returned, then the writer removes them: a lost reply only delays an event to the next write
+to that host (a replay of the batch, typically), and the alerter's cooldown dedupes it.
 """
 
 from __future__ import annotations
@@ -12,8 +18,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Protocol
@@ -26,6 +33,30 @@ from collector.intake.report import Report
 from collector.intel.classify import PUBLIC_TRUST
 
 CHAIN_HOSTS_CAP = 1000
+NEW_PAIR = "new-pair"
+FIRST_FAILING = "first-failing"
+
+log = logging.getLogger("collector.writer")
+
+
+@dataclass(frozen=True)
+class PairEvent:
+    """An event the host script decided atomically for one (host, chain) pair.
+
+    ``kind`` is NEW_PAIR or FIRST_FAILING; classification and label are the pair's; reports,
+    devices and first_seen_ms are the pair's figures right after the write; pins are the
+    chain's SPKI pins when the batch held the chain (else empty).
+    """
+
+    hostname: str
+    fingerprint: str
+    kind: str
+    classification: str
+    label: str | None
+    reports: int = 0
+    devices: int = 0
+    first_seen_ms: int = 0
+    pins: tuple[str, ...] = ()
 
 
 class StorageUnavailable(Exception):
@@ -123,8 +154,11 @@ class MarkCleanup(Protocol):
 class ReportStore:
     """The write side of the key schema in ``keys``."""
 
-    def __init__(self, client: redis.Redis, keys: Keys, *, retention_s: int, host_cap: int) -> None:
+    def __init__(self, client: redis.Redis, keys: Keys, *, retention_s: int, host_cap: int,
+                 on_events: Callable[[list[PairEvent]], None] | None = None) -> None:
         self.client = client
+        # Told the events of each host script (wiring: the alerter); None records none.
+        self.on_events = on_events
         self.keys = keys
         self.retention_s = retention_s
         self.host_cap = host_cap
@@ -181,7 +215,8 @@ class ReportStore:
                          [items[0].writer, self.retention_s, self.host_cap, hostname,
                           hk.pair_prefix, len(days), *expires, len(chains),
                           *(v for fp in chains for v in (fp, *verdict[fp])),
-                          len(risky_apps), *risky_apps, *records])
+                          len(risky_apps), *risky_apps,
+                          "1" if self.on_events is not None else "0", *records])
 
     def _queue_global(self, pipe: Any, items: list[Stamped]) -> None:
         g = self.keys.glob
@@ -247,7 +282,41 @@ class ReportStore:
                   if isinstance(res, redis.ResponseError) and "WRONGTYPE" in str(res) for i in ix]
         if poison:
             raise PoisonRecord(poison, "a collector key has the wrong type")
+        if self.on_events is not None:
+            self._events(items, list(by_host), results)
         return int(self._run([lambda pipe: self._queue_global(pipe, list(items))])[0])
+
+    def _events(self, items: Sequence[Stamped], hostnames: list[str], results: list[Any]) -> None:
+        """Hand the host scripts' pending events to ``on_events``; once it returns, remove
+        them from each host's ``events`` list. Never fails the write: what is not removed is
+        handed over again by the next write to that host."""
+        pins = {s.report.chain.fingerprint: s.report.chain.pins for s in items}
+        events: list[PairEvent] = []
+        done: list[tuple[str, str]] = []
+        for hostname, res in zip(hostnames, results, strict=True):
+            if not isinstance(res, list):
+                continue
+            for i in range(1, len(res) - 3, 4):
+                entry = res[i].decode("utf-8") if isinstance(res[i], bytes) else str(res[i])
+                kind, fp, klass, label = [*entry.split(SEP), "", "", ""][:4]
+                events.append(PairEvent(hostname, fp, kind, klass, label or None,
+                                        int(res[i + 1]), int(res[i + 2]), int(res[i + 3]),
+                                        pins.get(fp, ())))
+                done.append((self.keys.host(hostname).events, entry))
+        if not events or self.on_events is None:
+            return
+        try:
+            self.on_events(events)
+        except Exception:
+            log.exception("alert events not handled; they stay pending")
+            return
+        try:
+            with self.client.pipeline(transaction=False) as pipe:
+                for key, entry in done:
+                    pipe.lrem(key, 1, entry)
+                pipe.execute()
+        except redis.RedisError as exc:
+            log.warning("alert events handled but not cleared (%s)", type(exc).__name__)
 
     def _run(self, queue: list[Any]) -> list[Any]:
         """One pipelined round trip; loads the scripts once if Redis lost them."""

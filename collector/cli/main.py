@@ -1,6 +1,7 @@
 """The `pin-collector` command: serve, plus tools for analysts and operators.
 
-Read commands (summary, hosts, host, chains, chain, export) go through the HTTP API with a token
+Read commands (summary, hosts, host, chains, chain, export, alerts, triage audit) go through the
+HTTP API with a token
 (``--url``/``--token`` or PIN_COLLECTOR_URL/PIN_COLLECTOR_TOKEN) or straight to Redis
 (``--redis-url``, else REDIS_URL). Exit status: 0 ok, 1 not found or refused, 2 usage or
 connection problems, 141 when the reader of the output went away (``| head``), silently, as
@@ -89,6 +90,23 @@ def _read(args: argparse.Namespace) -> int:
     return 0
 
 
+def _alerts(args: argparse.Namespace) -> int:
+    from collector.cli import output
+
+    src = _source(args)
+    if args.command == "alerts":
+        doc, render = src.alerts(args.cursor or None, args.limit), output.alerts
+    elif args.target == "audit":
+        doc, render = src.audit(args.cursor or None, args.limit), output.audit
+    elif args.target == "pair":
+        doc = src.triage_pair(args.hostname, args.fingerprint.lower(), args.state, args.note)
+        render = output.triage
+    else:
+        doc, render = src.triage_issuer(args.pin, args.state, args.note), output.triage
+    print(json.dumps(doc, indent=2, ensure_ascii=False) if args.json else render(doc))
+    return 0
+
+
 def _pin(args: argparse.Namespace) -> int:
     from collector.cli import pins
 
@@ -156,6 +174,27 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--format", choices=("csv", "ndjson"), default="csv")
     e.add_argument("--output", "-o", help="file to write (default stdout)")
     e.set_defaults(func=_read)
+
+    al = sub.add_parser("alerts", parents=[common], help="alerts fired, newest first")
+    al.add_argument("--limit", type=int, default=50)
+    al.add_argument("--cursor")
+    al.set_defaults(func=_alerts)
+    tr = sub.add_parser("triage", help="mark a (host, chain) pair or an issuer (SPKI pin) "
+                        "open, acknowledged or ignored (through the API), or list the audit")
+    tsub = tr.add_subparsers(dest="target", required=True)
+    change = argparse.ArgumentParser(add_help=False)
+    change.add_argument("--state", required=True, choices=("open", "acknowledged", "ignored"))
+    change.add_argument("--note", default="", help="why (at most 500 characters)")
+    tp = tsub.add_parser("pair", parents=[common, change], help="one (host, chain) pair")
+    tp.add_argument("hostname")
+    tp.add_argument("fingerprint")
+    ti = tsub.add_parser("issuer", parents=[common, change],
+                         help="every chain holding a certificate with this SPKI pin")
+    ti.add_argument("pin", help="RFC 7469 pin (base64 SHA-256 of the SPKI)")
+    ta = tsub.add_parser("audit", parents=[common], help="triage changes, newest first")
+    ta.add_argument("--limit", type=int, default=50)
+    ta.add_argument("--cursor")
+    tr.set_defaults(func=_alerts)
 
     pn = sub.add_parser("pin", help="SPKI pins of a PEM/DER file or a live HOST[:PORT]")
     pn.add_argument("target", metavar="FILE|HOST[:PORT]")

@@ -85,10 +85,17 @@ def host(doc: dict[str, Any]) -> str:
              for a in risk["by_app"]])]
     out += ["", "Chains:",
             table(("fingerprint", "reports", "devices", "classification", "label", "failing",
-                   "at_risk", "first_seen", "last_seen"),
+                   "at_risk", "first_seen", "last_seen", "triage"),
                   [(c["fingerprint"], c["reports"], c.get("devices"), c["classification"],
                     c.get("label"), c.get("devices_failing_now"), c.get("devices_at_risk"),
-                    c.get("first_seen"), c.get("last_seen")) for c in doc["chains"]])]
+                    c.get("first_seen"), c.get("last_seen"), _triage(c.get("triage")))
+                   for c in doc["chains"]])]
+    if doc.get("ignored_chains"):
+        out += ["", "Ignored chains (triaged; still counted above):",
+                table(("fingerprint", "reports", "classification", "triage", "note"),
+                      [(c["fingerprint"], c["reports"], c["classification"],
+                        _triage(c.get("triage")), (c.get("triage") or {}).get("note"))
+                       for c in doc["ignored_chains"]])]
     if more.get("reports"):
         count = more.get("chains")
         out.append(f"… {'' if count is None else f'{count} '}more chains "
@@ -148,6 +155,11 @@ def chain(doc: dict[str, Any]) -> str:
                   for h in doc["hosts"]])]
     if more.get("reports"):
         out.append(f"… more hosts ({more['reports']} reports; past the per-chain host cap)")
+    if doc.get("ignored_hosts"):
+        out += ["", "Hosts where this chain is ignored (triaged; still counted):",
+                table(("hostname", "reports", "triage", "note"),
+                      [(h["hostname"], h["reports"], _triage(h.get("triage")),
+                        (h.get("triage") or {}).get("note")) for h in doc["ignored_hosts"]])]
     out += ["", "Certificates (leaf first):",
             table(("subject", "issuer", "not_after", "spki_sha256"),
                   [(c["subject"], c["issuer"], c["not_after"], c["spki_sha256"])
@@ -156,6 +168,44 @@ def chain(doc: dict[str, Any]) -> str:
         out += ["", "Pins that would pass:", table(
             ("position", "pin"), [(p["position"], p["pin"]) for p in doc["pins_that_would_pass"]])]
     return "\n".join(out)
+
+
+def _triage(t: dict[str, Any] | None) -> str:
+    if not t or t.get("via") is None:
+        return "open"
+    who = f" by {t['by']}" if t.get("by") else ""
+    via = " (issuer)" if t.get("via") == "issuer" else ""
+    return f"{t['state']}{via}{who}"
+
+
+def alerts(doc: dict[str, Any]) -> str:
+    text = table(("fired_at", "rule", "hostname", "fingerprint", "classification", "reports",
+                  "devices"),
+                 [(a.get("fired_at"), a.get("rule"), a.get("hostname"),
+                   (a.get("fingerprint") or "")[:16] or None, a.get("classification"),
+                   a.get("reports"), a.get("devices")) for a in doc["items"]])
+    if doc.get("next_cursor"):
+        text += f"\n(more: --cursor {doc['next_cursor']})"
+    return text
+
+
+def audit(doc: dict[str, Any]) -> str:
+    text = table(("at", "by", "target", "state", "note"),
+                 [(e.get("at"), e.get("by"),
+                   f"{e['hostname']} {e['fingerprint'][:16]}" if e.get("target") == "pair"
+                   else f"issuer {e.get('pin')}", e.get("state"), e.get("note"))
+                  for e in doc["items"]])
+    if doc.get("next_cursor"):
+        text += f"\n(more: --cursor {doc['next_cursor']})"
+    return text
+
+
+def triage(doc: dict[str, Any]) -> str:
+    t = doc["triage"]
+    what = (f"{doc['hostname']} {doc['fingerprint']}" if "fingerprint" in doc
+            else f"issuer {doc['pin']}")
+    return f"{what}: {t['state']} by {t['by']} at {t['at']}" + (
+        f" ({t['note']})" if t.get("note") else "")
 
 
 def export_rows(host_items: Iterable[dict[str, Any]],

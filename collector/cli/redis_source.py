@@ -30,6 +30,8 @@ from collector.aggregates.read.params import (
 )
 from collector.aggregates.read.summary import summary_doc
 from collector.aggregates.read.windows import Window
+from collector.alerts.listing import alerts_page, valid_cursor
+from collector.alerts.triage import audit_page
 from collector.cli.sources import CliError
 from collector.config import Settings
 from collector.intake.hostnames import HostnameError, normalise
@@ -105,6 +107,32 @@ class RedisSource:
             raise CliError(f"not found: {fingerprint}", 1)
         with _redis_errors():
             return _found(chain_doc(self.ctx, fingerprint, window), fingerprint)
+
+
+    def alerts(self, cursor: str | None, limit: int) -> dict[str, Any]:
+        if cursor is not None and not valid_cursor(cursor):
+            raise CliError("not a cursor from this list", 2)
+        with _redis_errors():
+            items, after = alerts_page(self.ctx.client, self.ctx.keys.alerts.log, cursor,
+                                       clamp_limit(limit))
+        return {"items": items, "next_cursor": after}
+
+    def audit(self, cursor: str | None, limit: int) -> dict[str, Any]:
+        offset = _offset(cursor, "t", "new")
+        with _redis_errors():
+            items, more = audit_page(self.ctx.client, self.ctx.keys, offset, clamp_limit(limit))
+        return {"items": items, "next_cursor": next_cursor("t", "new", offset, len(items), more)}
+
+    def triage_pair(self, hostname: str, fingerprint: str, state: str,
+                    note: str) -> dict[str, Any]:
+        raise CliError(_TRIAGE_NEEDS_API, 2)
+
+    def triage_issuer(self, pin: str, state: str, note: str) -> dict[str, Any]:
+        raise CliError(_TRIAGE_NEEDS_API, 2)
+
+
+_TRIAGE_NEEDS_API = ("triage changes go through the API (--url and a token), which records "
+                     "who made them")
 
 
 def redis_source(redis_url: str) -> RedisSource:

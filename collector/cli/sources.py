@@ -42,6 +42,15 @@ class Source(Protocol):
 
     def chain(self, fingerprint: str, window: Window) -> dict[str, Any]: ...
 
+    def alerts(self, cursor: str | None, limit: int) -> dict[str, Any]: ...
+
+    def audit(self, cursor: str | None, limit: int) -> dict[str, Any]: ...
+
+    def triage_pair(self, hostname: str, fingerprint: str, state: str,
+                    note: str) -> dict[str, Any]: ...
+
+    def triage_issuer(self, pin: str, state: str, note: str) -> dict[str, Any]: ...
+
 
 def window_params(window: Window) -> dict[str, str]:
     out = {}
@@ -93,11 +102,36 @@ class ApiSource:
         path = "/v1/chains/" + urllib.parse.quote(fingerprint, safe="")
         return self.get(path, window_params(window))
 
-    def get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
+    def alerts(self, cursor: str | None, limit: int) -> dict[str, Any]:
+        params = {"limit": str(limit), **({"cursor": cursor} if cursor else {})}
+        return self.get("/v1/alerts", params)
+
+    def audit(self, cursor: str | None, limit: int) -> dict[str, Any]:
+        params = {"limit": str(limit), **({"cursor": cursor} if cursor else {})}
+        return self.get("/v1/triage/audit", params)
+
+    def triage_pair(self, hostname: str, fingerprint: str, state: str,
+                    note: str) -> dict[str, Any]:
+        path = (f"/v1/triage/pairs/{urllib.parse.quote(hostname, safe='')}/"
+                f"{urllib.parse.quote(fingerprint, safe='')}")
+        return self.get(path, {}, body={"state": state, "note": note})
+
+    def triage_issuer(self, pin: str, state: str, note: str) -> dict[str, Any]:
+        path = "/v1/triage/issuers/" + urllib.parse.quote(pin, safe="")
+        return self.get(path, {}, body={"state": state, "note": note})
+
+    def get(self, path: str, params: dict[str, str],
+            body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """GET ``path``, or PUT ``body`` as JSON to it."""
         query = f"?{urllib.parse.urlencode(params)}" if params else ""
         url = self.base + path + query  # callers quote each path segment
-        req = urllib.request.Request(url, headers={  # noqa: S310 (scheme checked above)
-            "Authorization": f"Bearer {self.token}", "Accept": "application/json"})
+        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        req = urllib.request.Request(url, data=data, headers=headers,  # noqa: S310
+                                     method="PUT" if body is not None else "GET")
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
                 doc: dict[str, Any] = json.loads(resp.read())

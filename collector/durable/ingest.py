@@ -79,6 +79,15 @@ class Ingestor:
         # Called by the background writer every TICK_S: each worker must publish its own
         # totals, since a scrape is answered by one worker only (create_app wires the metrics).
         self.tick: Callable[[], None] | None = None
+        # Timed jobs others add (``add_job``; wiring: the spike rule), run while Redis is up.
+        self._jobs: dict[str, tuple[float, Callable[[], object]]] = {}
+
+    def add_job(self, name: str, every: float, job: Callable[[], object]) -> None:
+        """Run ``job`` from the writer loop every ``every`` s of ``clock`` while Redis is up.
+
+        A job's exception is logged and never stops the writer or marks Redis down."""
+        self._jobs[name] = (every, job)
+        self._last[name] = self.clock()
 
     @property
     def degraded(self) -> bool:
@@ -200,7 +209,7 @@ class Ingestor:
         """One turn of the writer thread: a step, then each duty ``clock`` says is due.
 
         The duties: notice a Redis restart, seal the segment, publish metrics, replay orphans,
-        trim the rankings (retention; more often while it has a backlog).
+        trim the rankings (retention; more often while it has a backlog), then the added jobs.
         """
         try:
             self.step()
@@ -215,11 +224,21 @@ class Ingestor:
                 self.replay_orphans()
             if not self.failed and self._due("trim", self.janitor.every, now):
                 self.janitor.run()
+            for name, (every, job) in list(self._jobs.items()):
+                if not self.failed and self._due(name, every, now):
+                    self._run_job(name, job)
         except (StorageUnavailable, SpoolUnavailable) as exc:
             self.fail(str(exc))
         except Exception:
             log.exception("background writer step failed")
             self._stop.wait(0.5)
+
+    @staticmethod
+    def _run_job(name: str, job: Callable[[], object]) -> None:
+        try:
+            job()
+        except Exception:
+            log.exception("timed job %s failed", name)
 
     def _due(self, duty: str, every: float, now: float) -> bool:
         if now - self._last[duty] <= every:

@@ -26,10 +26,13 @@ forwarded_allow_ips = "127.0.0.1,::1"
 
 
 def worker_exit(server: Any, worker: Any) -> None:
-    """Close this worker's spool segment cleanly on SIGTERM or a graceful reload."""
+    """Close this worker's spool segment cleanly on SIGTERM or a graceful reload, and stop
+    its alert deliverer (what it has not sent stays pending for another worker)."""
     app = getattr(worker, "wsgi", None)
     svc = getattr(app, "extensions", {}).get("collector") if app is not None else None
     if svc is not None:
+        if getattr(svc, "deliverer", None) is not None:
+            svc.deliverer.close(timeout=2.0)
         svc.ingestor.close()
 
 

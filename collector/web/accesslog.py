@@ -121,8 +121,10 @@ def _prefix(method: str, route: str | None, endpoint: str) -> str:
 
 
 def line(method: str, route: str | None, endpoint: str, status: int, seconds: float,
-         reason: str | None) -> str:
+         reason: str | None, token_name: str | None = None) -> str:
     tail = f',"reason":"{reason}"}}' if reason is not None else "}"  # a fixed slug
+    if token_name is not None:  # the analyst token's name (never the token): [A-Za-z0-9._@-]
+        tail = f',"token_name":{json.dumps(token_name)}{tail}'
     return f'{_prefix(method, route, endpoint)}{status},"duration_ms":' \
            f'{round(seconds * 1000, 3)}{tail}'
 
@@ -145,7 +147,7 @@ def _finish(response: Response) -> Response:
         log.debug("metrics update failed", exc_info=True)
     if log.isEnabledFor(logging.INFO):
         log.info(line(request.method, rule.rule if rule is not None else None, endpoint,
-                      status, seconds, reason))
+                      status, seconds, reason, g.get("token_name")))
     return response
 
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 from marshmallow import Schema, ValidationError
 
 from collector.aggregates.read.chain_list import chains_page
@@ -79,11 +79,16 @@ def post_report() -> Response:
     return Response(status=204)
 
 
+def require_analyst() -> None:
+    """The bearer check of every analyst route; the token's name is kept in ``g``."""
+    g.token_name = web().tokens.require(request.headers.get("Authorization"))
+    services().ingestor.settle()  # a read after a 204 sees it, whichever worker took it
+
+
 @bp.before_request
 def _analyst_auth() -> None:
     if request.endpoint != "api.post_report":
-        web().tokens.require(request.headers.get("Authorization"))
-        services().ingestor.settle()  # a read after a 204 sees it, whichever worker took it
+        require_analyst()
 
 
 def _bad_query(errors: Mapping[str, Any]) -> Rejection:

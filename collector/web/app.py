@@ -10,11 +10,18 @@ from redis import RedisError
 from collector import wiring
 from collector.config import Settings
 from collector.intake.rejection import Rejection
-from collector.web import api, health, metrics, problems
+from collector.web import api, health, metrics, problems, triage
 from collector.web.auth import TokenCheck
 from collector.web.context import WEB, WebServices
 from collector.web.proxies import TrustedProxies
 from collector.web.ratelimit import RateLimiter
+
+
+def _sync_metrics(svc: wiring.Services) -> None:
+    """The writer's tick: this worker's ingest and alert totals become counter increments."""
+    metrics.sync_ingestor(svc.ingestor)
+    metrics.sync_alerts(svc.deliverer.stats if svc.deliverer is not None else None,
+                        svc.alerter.stats if svc.alerter is not None else None)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -23,7 +30,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask("collector")
     app.config["MAX_CONTENT_LENGTH"] = None  # intake enforces the cap itself, chunked included
     svc = wiring.build(settings)
-    svc.ingestor.tick = functools.partial(metrics.sync_ingestor, svc.ingestor)
+    svc.ingestor.tick = functools.partial(_sync_metrics, svc)
     app.extensions[wiring.EXTENSION] = svc
     app.extensions[WEB] = WebServices(
         tokens=TokenCheck(svc.api_tokens),
@@ -31,6 +38,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         if settings.rate_limit_per_minute > 0 else None,
     )
     svc.ingestor.start()
+    if svc.deliverer is not None:
+        svc.deliverer.start()
     problems.register(app)
 
     @app.errorhandler(RedisError)
@@ -41,6 +50,7 @@ def create_app(settings: Settings | None = None) -> Flask:
             headers={"Retry-After": "5"}))
 
     app.register_blueprint(api.bp)
+    app.register_blueprint(triage.bp)
     app.register_blueprint(health.bp)
     if settings.trusted_proxies:  # REMOTE_ADDR from X-Forwarded-For, for trusted peers only
         app.wsgi_app = TrustedProxies(app.wsgi_app,  # type: ignore[method-assign]

@@ -15,9 +15,9 @@ import functools
 import os
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import (
     CollectorRegistry,
@@ -30,6 +30,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from collector.alerts.deliver import DeliveryStats, rule_label
 from collector.intake.rejection import status_reason
 
 if TYPE_CHECKING:
@@ -59,6 +60,18 @@ LOG_LINES_DROPPED = Counter(_P + "log_lines_dropped_total", "Access-log lines dr
                             "because the log reader fell behind.", registry=REGISTRY)
 REFUSED = Counter(_P + "spool_refused_total", "Reports neither Redis nor the spool could take.",
                   registry=REGISTRY)
+# Alerts: ``rule`` is one of the four rule names (else "other"), ``destination`` a configured
+# destination id (webhook:N / slack:N, never the URL) or "unknown".
+ALERTS_FIRED = Counter(_P + "alerts_fired_total", "Alerts fired (enqueued for delivery), by "
+                       "rule.", ["rule"], registry=REGISTRY)
+ALERTS_DELIVERED = Counter(_P + "alerts_delivered_total", "Alerts a destination accepted "
+                           "(2xx).", ["rule", "destination"], registry=REGISTRY)
+ALERTS_RETRIED = Counter(_P + "alerts_retried_total", "Delivery attempts after a failed one.",
+                         ["rule", "destination"], registry=REGISTRY)
+ALERTS_DROPPED = Counter(_P + "alerts_dropped_total", "Alerts given up undelivered after a "
+                         "day.", ["rule", "destination"], registry=REGISTRY)
+_ALERT_COUNTERS = {"delivered": ALERTS_DELIVERED, "retried": ALERTS_RETRIED,
+                   "dropped": ALERTS_DROPPED}
 
 _REASONS = frozenset({
     "malformed-json", "invalid-report", "unsupported-media-type", "unsupported-content-encoding",
@@ -68,6 +81,8 @@ _REASONS = frozenset({
 })
 _ENDPOINT_OK = frozenset("abcdefghijklmnopqrstuvwxyz_.")
 _seen: weakref.WeakKeyDictionary[Ingestor, dict[str, int]] = weakref.WeakKeyDictionary()
+_seen_alerts: weakref.WeakKeyDictionary[object, dict[tuple[str, ...], int]] = \
+    weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
@@ -132,6 +147,33 @@ def sync_ingestor(ingestor: Ingestor) -> None:
             REFUSED.inc(delta)
         else:
             REDIS_ERRORS.labels(error_kind(name[4:])).inc(delta)
+
+
+class FiredStats(Protocol):
+    """What the alerter exposes: alerts fired by this process, running total per rule."""
+
+    @property
+    def fired(self) -> Mapping[str, int]: ...
+
+
+def _publish(source: object, now: dict[tuple[str, ...], int]) -> dict[tuple[str, ...], int]:
+    """Swap in ``source``'s new totals; the increments since the last sync."""
+    with _lock:
+        before = _seen_alerts.get(source, {})
+        _seen_alerts[source] = now
+    return {k: v - before.get(k, 0) for k, v in now.items() if v > before.get(k, 0)}
+
+
+def sync_alerts(delivery: DeliveryStats | None, fired: FiredStats | None = None) -> None:
+    """Turn the deliverer's and the alerter's running totals into counter increments."""
+    if delivery is not None:
+        totals = delivery.snapshot()
+        for (what, rule, dest), delta in _publish(delivery, totals).items():
+            _ALERT_COUNTERS[what].labels(rule_label(rule), dest).inc(delta)
+    if fired is not None:
+        for (rule,), delta in _publish(fired, {
+                (r,): n for r, n in list(fired.fired.items())}).items():
+            ALERTS_FIRED.labels(rule_label(rule)).inc(delta)
 
 
 class _Live(Collector):

@@ -14,6 +14,7 @@ from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
+from marshmallow import Schema
 
 from collector.intake.schemas import ReportSchema
 from collector.web.schemas.chains import Chain, ChainListQuery, ChainPage
@@ -22,6 +23,15 @@ from collector.web.schemas.hosts import Host, HostListQuery, HostPage
 from collector.web.schemas.operations import Health, Ready
 from collector.web.schemas.summary import Summary
 from collector.web.schemas.timelines import ChainTimeline, PairTimeline, Timeline, TimelineQuery
+from collector.web.schemas.triage import (
+    AlertPage,
+    AlertQuery,
+    AuditPage,
+    AuditQuery,
+    IssuerTriage,
+    PairTriage,
+    TriageChange,
+)
 
 _PROBLEM = {"application/problem+json": {"schema": "Problem"}}
 _ERRORS = {
@@ -31,6 +41,10 @@ _ERRORS = {
     "413": "Body over the size cap.",
     "415": "Content-Type not JSON, or a Content-Encoding.",
     "422": "Not a pin-failure report this collector accepts.",
+    "422t": "Not a triage change (unknown field, bad state, note over 500 characters); "
+            "nothing is stored.",
+    "404t": "Malformed hostname, fingerprint or SPKI pin (any valid one is accepted, "
+            "reported yet or not).",
     "429": "Rate-limited; see Retry-After.",
     "503": "Neither Redis nor the local spool can take reports; see Retry-After.",
     "503r": "Redis cannot be read right now; see Retry-After.",
@@ -39,13 +53,13 @@ _ERRORS = {
 
 def _problems(*codes: str) -> dict[str, Any]:
     """Problem responses; a code suffixed "r" is the read-side meaning of that status."""
-    return {c.rstrip("r"): {"description": _ERRORS[c], "content": _PROBLEM} for c in codes}
+    return {c.rstrip("rt"): {"description": _ERRORS[c], "content": _PROBLEM} for c in codes}
 
 
 PathParam = tuple[str, str]
 
 
-def _read(op_id: str, summary: str, schema: str, query: type[WindowQuery] | None = None,
+def _read(op_id: str, summary: str, schema: str, query: type[Schema] | None = None,
           path_param: PathParam | list[PathParam] | None = None,
           not_found: bool = False) -> dict[str, Any]:
     params: list[Any] = []
@@ -97,6 +111,18 @@ def _paths() -> dict[str, dict[str, Any]]:
         "/v1/chains/{fingerprint}/timeline": _read("chain_timeline",
                                                    "Reports of one chain per hour or day.",
                                                    "ChainTimeline", TimelineQuery, fp, True),
+        "/v1/triage/pairs/{hostname}/{fingerprint}": _triage(
+            "triage_pair", "Mark a (host, chain) pair open, acknowledged or ignored.",
+            "PairTriage", [host, fp]),
+        "/v1/triage/issuers/{pin}": _triage(
+            "triage_issuer", "Mark every chain holding a certificate with this SPKI pin (a CA "
+            "key) open, acknowledged or ignored.", "IssuerTriage",
+            [("pin", "RFC 7469 SPKI SHA-256 pin, base64 (44 characters); `/` may be sent "
+                     "as is or as %2F.")]),
+        "/v1/triage/audit": _read("triage_audit", "Triage changes, newest first, paged.",
+                                  "AuditPage", AuditQuery),
+        "/v1/alerts": _read("alerts", "Alerts fired, newest first, paged.", "AlertPage",
+                            AlertQuery),
         "/v1/openapi.json": {"get": {
             "operationId": "openapi", "tags": ["analyst"], "security": [{"bearer": []}],
             "summary": "This document.",
@@ -116,6 +142,21 @@ def _paths() -> dict[str, dict[str, Any]]:
                                   "content": {"text/plain": {"schema": {"type": "string"}}}}},
         }},
     }
+
+
+def _triage(op_id: str, summary: str, schema: str, path_params: list[PathParam]) \
+        -> dict[str, Any]:
+    params = [{"in": "path", "name": name, "required": True, "description": description,
+               "schema": {"type": "string"}} for name, description in path_params]
+    return {"put": {
+        "operationId": op_id, "summary": summary, "tags": ["analyst"],
+        "security": [{"bearer": []}], "parameters": params,
+        "requestBody": {"required": True, "content": {
+            "application/json": {"schema": "TriageChange"}}},
+        "responses": {"200": {"description": "Recorded, with who (the token's name) and when.",
+                              "content": {"application/json": {"schema": schema}}},
+                      **_problems("400", "401", "404t", "413", "415", "422t", "503r")},
+    }}
 
 
 def _ops(op_id: str, summary: str, responses: dict[str, tuple[str, str]]) -> dict[str, Any]:
@@ -145,7 +186,8 @@ def document() -> dict[str, Any]:
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     spec.components.schema("Report", schema=ReportSchema)
     for schema in (Summary, HostPage, Host, Timeline, ChainPage, Chain, ChainTimeline,
-                   PairTimeline, Problem, Health, Ready):
+                   PairTimeline, Problem, Health, Ready, TriageChange, PairTriage, IssuerTriage,
+                   AuditPage, AlertPage):
         spec.components.schema(schema.__name__, schema=schema)
     for path, operations in _paths().items():
         spec.path(path=path, operations=operations)

@@ -161,8 +161,10 @@ def test_cli_reads_a_cluster(cluster: str, tmp_path: Path, monkeypatch: pytest.M
     assert (windowed["reports"], windowed["hosts"], windowed["chains"]) == (2, 1, 2)
     assert [h["hostname"] for h in read("hosts", *since)["items"]] == ["api.example.com"]
     assert read("host", "API.example.com", *since)["reports"] == 2
-    assert read("chain", IOS_FP)["hosts"] == [{"hostname": "api.example.com", "reports": 1,
-                                               "classification": "unknown", "label": None}]
+    assert read("chain", IOS_FP)["hosts"] == [{
+        "hostname": "api.example.com", "reports": 1, "classification": "unknown", "label": None,
+        "triage": {"state": "open", "note": None, "by": None, "at": None, "via": None,
+                   "pin": None}}]
     assert read("chain", IOS_FP, *since)["reports"] == 1
     assert {c["fingerprint"] for c in read("chains", "--hostname", "api.example.com",
                                            "--classification", "unknown", *since)["items"]} \
@@ -190,3 +192,27 @@ def test_cluster_eviction_deletes_the_evicted_pair_keys(cluster: str) -> None:
     assert not client.exists(hk.pair(chain(1).fingerprint), hk.pair_devices(chain(1).fingerprint))
     members = {m.decode() for m in client.zrange(hk.chains, 0, -1)}
     assert members == {chain(2).fingerprint, "other"}
+
+
+def test_triage_through_a_cluster(cluster: str, tmp_path: Path) -> None:
+    """Triage keys share {t}: a change is one MULTI and is_ignored one round trip there too."""
+    from collector.alerts.triage import is_ignored
+
+    settings = Settings(redis_url=cluster, data_dir=str(tmp_path), api_tokens=(f"ann:{TOKEN}",),
+                        device_secret="s")
+    app = create_app(settings)
+    try:
+        client = app.test_client()
+        assert post(client, example("chromium-hpkp.json")).status_code == 204
+        assert app.extensions["collector"].ingestor.flush(10)
+        resp = client.put(f"/v1/triage/pairs/api.example.com/{CHROME_FP}", headers=auth(),
+                          json={"state": "ignored", "note": "lab"})
+        assert resp.status_code == 200 and resp.json["triage"]["by"] == "ann"
+        host = client.get("/v1/hosts/api.example.com", headers=auth()).json
+        assert [c["fingerprint"] for c in host["ignored_chains"]] == [CHROME_FP]
+        assert client.get("/v1/triage/audit", headers=auth()).json["items"][0]["by"] == "ann"
+        assert client.get("/v1/alerts", headers=auth()).status_code == 200
+        reads = app.extensions["collector"].reads
+        assert is_ignored(reads.client, reads.keys, "api.example.com", CHROME_FP, [])
+    finally:
+        app.extensions["collector"].ingestor.close()

@@ -75,7 +75,9 @@ def test_views_share_one_context(client: FlaskClient, rdb: redis.Redis, keys: Ke
     assert not more and items[0]["hostname"] == "www.datatheorem.com"
     chain = chain_doc(ctx, IOS_FP, Window())
     assert chain is not None and chain["hosts"] == [{
-        "hostname": "api.example.com", "reports": 2, "classification": "unknown", "label": None}]
+        "hostname": "api.example.com", "reports": 2, "classification": "unknown", "label": None,
+        "triage": {"state": "open", "note": None, "by": None, "at": None, "via": None,
+                   "pin": None}}]
     # A certificate gone from Redis leaves the rest of the chain view intact.
     record = rdb.hget(keys.glob.chain(CHROME_FP), "certs")
     assert isinstance(record, bytes)

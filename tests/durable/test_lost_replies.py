@@ -1,20 +1,15 @@
 """Redis executes a batch but the reply never arrives: the replay must not count it twice.
 
-A loopback TCP proxy in front of a real redis-server forwards every command; while it is
-"dropping", it swallows Redis's replies and then cuts the connection, so the writer times
-out on writes that were applied.
+A loopback TCP proxy (``helpers.ReplyDropper``) in front of a real redis-server forwards every
+command; while it is "dropping", it swallows Redis's replies and then cuts the connection, so
+the writer times out on writes that were applied.
 """
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import redis
 
 from collector.aggregates.connection import connect
@@ -23,61 +18,7 @@ from collector.aggregates.writer import ReportStore
 from collector.durable.ingest import Ingestor
 from collector.durable.spool import Spool
 from collector.server.embedded import RedisServer
-from tests.helpers import report
-
-
-class ReplyDropper:
-    def __init__(self, upstream_port: int) -> None:
-        self.upstream_port = upstream_port
-        self.dropping = threading.Event()
-        self.dropped = 0
-        self._server = socket.create_server(("127.0.0.1", 0))
-        self.port = self._server.getsockname()[1]
-        self._stop = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        self._server.settimeout(0.2)
-        while not self._stop.is_set():
-            try:
-                client, _ = self._server.accept()
-            except TimeoutError:
-                continue
-            except OSError:  # closed by close()
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
-            threading.Thread(target=self._pump, args=(client, upstream, False),
-                             daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, True),
-                             daemon=True).start()
-
-    def _pump(self, src: socket.socket, dst: socket.socket, replies: bool) -> None:
-        try:
-            while data := src.recv(65536):
-                if replies and self.dropping.is_set():
-                    self.dropped += 1  # applied by Redis, never seen by the client
-                    break
-                dst.sendall(data)
-        except OSError:
-            pass
-        for s in (src, dst):
-            with contextlib.suppress(OSError):
-                s.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._server.close()
-
-
-@pytest.fixture
-def tcp_redis(tmp_path: Path) -> Iterator[tuple[RedisServer, int]]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = RedisServer(tmp_path / "redis", appendonly=False,
-                         extra={"port": str(port), "bind": "127.0.0.1"}).start()
-    yield server, port
-    server.stop()
+from tests.helpers import ReplyDropper, report
 
 
 def test_lost_replies_are_never_counted_twice(tcp_redis: tuple[RedisServer, int],

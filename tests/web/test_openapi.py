@@ -15,14 +15,26 @@ from typing import Any
 
 import jsonschema_rs
 import pytest
+import redis
 import schemathesis
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode, checks
 
+from collector.aggregates.keys import Keys
 from collector.web import openapi
-from tests.helpers import CHROME_FP, IOS_FP, TOKEN, auth, flush, public_trust_ios, send, send_golden
+from tests.helpers import (
+    CHROME_FP,
+    CHROME_PINS,
+    IOS_FP,
+    TOKEN,
+    auth,
+    flush,
+    public_trust_ios,
+    send,
+    send_golden,
+)
 
 READS = {
     "/v1/summary": "Summary", "/v1/hosts": "HostPage", "/v1/hosts/api.example.com": "Host",
@@ -41,6 +53,8 @@ READS = {
     "/v1/hosts/api.example.com?since=2000-01-01T00:00:00Z": "Host",
     "/v1/hosts/api.example.com?until=2001-01-01T00:00:00Z": "Host",
     "/v1/summary?since=2000-01-01T00:00:00Z": "Summary",
+    "/v1/alerts": "AlertPage", "/v1/triage/audit": "AuditPage",
+    "/v1/alerts?cursor=bad": "Problem",
 }
 
 
@@ -113,6 +127,46 @@ def test_real_responses_match_their_schemas_strictly(pclient: FlaskClient) -> No
         validator = jsonschema_rs.Draft202012Validator(_strict_json_schema(doc, name))
         errors = [str(e) for e in validator.iter_errors(resp.json)]
         assert not errors, (path, errors[:3])
+
+
+def test_triage_and_alert_responses_match_their_schemas_strictly(
+        pclient: FlaskClient, rdb: redis.Redis, keys: Keys) -> None:
+    send_golden(pclient)
+    alert = {"id": "a" * 32, "rule": "new-public-trust-chain", "hostname": "api.example.com",
+             "fingerprint": CHROME_FP, "classification": "public-trust", "label": "R1",
+             "reports": 1, "devices": 1, "first_seen": "2026-01-01T00:00:00Z",
+             "fired_at": "2026-01-01T00:00:01Z", "url": "http://127.0.0.1:8000/hosts/x"}
+    spike = {**alert, "id": "b" * 32, "rule": "spike", "fingerprint": None,
+             "classification": None, "label": None}
+    for doc in (alert, spike):
+        rdb.xadd(keys.alerts.log, {"alert": json.dumps(doc)})
+    doc = openapi.document()
+    put = {"content_type": "application/json", "headers": auth()}
+    answers = [
+        (pclient.put(f"/v1/triage/pairs/api.example.com/{IOS_FP}",
+                     data=json.dumps({"state": "ignored", "note": "rig"}), **put), "PairTriage"),
+        (pclient.put(f"/v1/triage/issuers/{CHROME_PINS[2]}",
+                     data=json.dumps({"state": "acknowledged"}), **put), "IssuerTriage"),
+        (pclient.put(f"/v1/triage/issuers/{CHROME_PINS[2]}",
+                     data=json.dumps({"state": "nope"}), **put), "Problem"),
+        (pclient.put(f"/v1/triage/pairs/api.example.com/{IOS_FP}",
+                     data="{", **put), "Problem"),
+        (pclient.get("/v1/triage/audit", headers=auth()), "AuditPage"),
+        (pclient.get("/v1/triage/audit?limit=1", headers=auth()), "AuditPage"),
+        (pclient.get("/v1/alerts", headers=auth()), "AlertPage"),
+        (pclient.get("/v1/alerts?limit=1", headers=auth()), "AlertPage"),
+        (pclient.get("/v1/hosts/api.example.com", headers=auth()), "Host"),
+        (pclient.get(f"/v1/chains/{IOS_FP}", headers=auth()), "Chain"),
+        (pclient.get(f"/v1/chains/{CHROME_FP}", headers=auth()), "Chain"),
+        (pclient.get("/v1/chains", headers=auth()), "ChainPage"),
+        (pclient.get("/v1/chains?hostname=api.example.com", headers=auth()), "ChainPage"),
+    ]
+    assert len(answers[6][0].json["items"]) >= 2  # ours, and those the golden reports fired
+    assert answers[8][0].json["ignored_chains"]
+    for resp, name in answers:
+        validator = jsonschema_rs.Draft202012Validator(_strict_json_schema(doc, name))
+        errors = [str(e) for e in validator.iter_errors(resp.json)]
+        assert not errors, (resp.request.path, errors[:3])
 
 
 CHECKS = [checks.not_a_server_error, checks.response_schema_conformance,

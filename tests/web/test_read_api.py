@@ -214,7 +214,10 @@ def test_chain_detail_certificates(pclient: FlaskClient) -> None:
     assert doc["label"]
     assert doc["port"] == 443
     assert doc["hosts"] == [{"hostname": "api.example.com", "reports": 2,
-                             "classification": "public-trust", "label": doc["label"]}]
+                             "classification": "public-trust", "label": doc["label"],
+                             "triage": {"state": "open", "note": None, "by": None, "at": None,
+                                        "via": None, "pin": None}}]
+    assert doc["ignored_hosts"] == []
     assert doc["more_hosts"] is None
     certs = doc["certificates"]
     assert [c["spki_sha256"] for c in certs] == CHROME_PINS
@@ -245,7 +248,7 @@ def test_chains_list(client: FlaskClient) -> None:
     assert {IOS_FP, CHROME_FP} <= fps
     item = doc["items"][0]
     assert set(item) == {"fingerprint", "reports", "hosts", "classification", "label",
-                         "first_seen", "last_seen"}
+                         "first_seen", "last_seen", "triage"}
     assert item["hosts"] == 1
 
 

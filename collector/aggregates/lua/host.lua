@@ -2,21 +2,29 @@
 -- Counts are summed here first, so a batch costs one write per distinct field, not per report.
 -- KEYS[1] meta  [2] devices  [3] chains  [4] apps  [5] results  [6] enforce  [7] pinsets
 --     [8] breaking  [9] breaking:apps  [10] applied  [11] failing  [12] failing:apps
---     [13] other:chains, then per day: day hash, day devices, failing:DAY, breaking:DAY,
---     then per chain: pair hash, pair devices, pair apps, and per day: pair day hash, pair day
---     devices; then per app key: failing:a:AID, breaking:a:AID
+--     [13] other:chains  [14] events, then per day: day hash, day devices, failing:DAY,
+--     breaking:DAY, then per chain: pair hash, pair devices, pair apps, and per day: pair day
+--     hash, pair day devices; then per app key: failing:a:AID, breaking:a:AID
 -- ARGV[1] writer id  [2] retention (s)  [3] per-host cap  [4] hostname  [5] pair key prefix
 --     [6] number of days, then each day's expire-at (unix s), then the number of chains and
 --     per chain (in KEYS order) its FP and the pair's class, label and classifier version (the
 --     batch's latest report's), then the number of app keys and the app keys (in KEYS order),
---     then one argument per report holding 13 tab-separated fields: sequence, received (ms),
---     device, day index, hour "HH", chain index (0 for a test report), app key, validation
---     result, enforcement, pin-set key, risk ("F" enforcing / "B" report-only client on a
---     public-trust pair, else "0"), comma-separated flags, "1" for a test report else "0"
--- Returns how many reports were new: a (writer, sequence) at or below the writer's
--- high-water mark was applied before. A key of the wrong type is an error before any write.
+--     then "1" to record alert events (else "0"), then one argument per report holding 13
+--     tab-separated fields: sequence, received (ms), device, day index, hour "HH", chain index
+--     (0 for a test report), app key, validation result, enforcement, pin-set key, risk ("F"
+--     enforcing / "B" report-only client on a public-trust pair, else "0"), comma-separated
+--     flags, "1" for a test report else "0"
+-- Returns {how many reports were new, then per pending alert event: its entry in
+-- KEYS[14] ("kind\tFP\tclass\tlabel"), the pair's reports, devices and first_seen (ms)}.
+-- A (writer, sequence) at or below the writer's high-water mark was applied before, so a
+-- replay decides no new event; it returns the events still pending (a lost reply's), which
+-- the writer removes once the alerter has enqueued them. Events: "new-pair" when a pair key
+-- is created, "first-failing" when a public-trust pair's failing goes from 0 to more.
+-- Each report is also counted in its host's 5-minute bucket (m5:N, derived from the pair
+-- prefix as keys.HostKeys.minutes5 builds it), which the spike rule reads.
+-- A key of the wrong type is an error before any write.
 local writer, retention, cap, prefix = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[5]
-local NFIXED = 13
+local NFIXED = 14
 local nd = tonumber(ARGV[6])
 local a = 7 + nd
 local nc = tonumber(ARGV[a]); a = a + 1
@@ -29,7 +37,10 @@ end
 local na = tonumber(ARGV[a]); a = a + 1
 local akeys = {}
 for j = 1, na do akeys[ARGV[a]] = j; a = a + 1 end
+local record_events = ARGV[a] == '1'; a = a + 1
 local first_record = a
+local base = string.sub(prefix, 1, -6)  -- prefix is base .. 'pair:'
+local M5 = 300000
 
 local DAYW = 4
 local CHAINW = 3 + 2 * nd
@@ -40,7 +51,7 @@ local function pair_key(c, i) return KEYS[cbase + CHAINW * (c - 1) + i] end
 local function pair_day_key(c, d, i) return KEYS[cbase + CHAINW * (c - 1) + 3 + 2 * (d - 1) + i] end
 
 local fixed_want = {'hash', 'string', 'zset', 'zset', 'hash', 'hash', 'zset', 'string', 'zset',
-                    'hash', 'string', 'zset', 'string'}
+                    'hash', 'string', 'zset', 'string', 'list'}
 local want = {}
 for i = 1, NFIXED do want[i] = fixed_want[i] end
 for d = 1, nd do
@@ -66,6 +77,7 @@ local chains, apps, pins, results, enforce = {}, {}, {}, {}, {}
 local bapps, fapps, bdevs, fdevs, badevs, fadevs = {}, {}, {}, {}, {}, {}
 local devs, days, flags, pairs_, tdays = {}, {}, {}, {}, {}
 local n, ntest, lo, hi = 0, 0, nil, nil
+local m5 = {}
 for rest, g in pairs(groups) do
   local f = split(rest)
   local k, d = g.n, tonumber(f[1])
@@ -78,6 +90,7 @@ for rest, g in pairs(groups) do
     local fp, app, enf, risk = fps[c], f[4], f[6], f[8]
     if lo == nil or g.lo < lo then lo = g.lo end
     if hi == nil or g.hi > hi then hi = g.hi end
+    inc(m5, math.floor(g.hi / M5), k)  -- a group's reports in its latest one's bucket
     local day = days[d]
     if day == nil then
       day = {n = 0, h = {}, c = {}, a = {}, r = {}, e = {}, p = {}, x = {}, F = {}, B = {},
@@ -131,7 +144,33 @@ for rest, g in pairs(groups) do
     end
   end
 end
-if n + ntest == 0 then return 0 end
+for b, _ in pairs(m5) do
+  local t = redis.call('TYPE', base .. 'm5:' .. b)['ok']
+  if t ~= 'none' and t ~= 'string' then
+    return redis.error_reply('WRONGTYPE collector key ' .. base .. 'm5:' .. b)
+  end
+end
+
+-- The pending events, with their pairs' figures now (reads only: never an error after writes).
+local function reply(count)
+  local out = {count}
+  if not record_events then return out end
+  for _, entry in ipairs(redis.call('LRANGE', KEYS[14], 0, -1)) do
+    local fp = string.match(entry, '^[^\t]*\t([^\t]*)')
+    local pkey = prefix .. (fp or '')
+    local h = redis.pcall('HMGET', pkey, 'reports', 'first_seen')
+    local dv = redis.pcall('PFCOUNT', pkey .. ':devices')
+    if type(h) ~= 'table' or h.err then h = {} end
+    if type(dv) ~= 'number' then dv = 0 end
+    out[#out + 1] = entry
+    out[#out + 1] = tonumber(h[1] or 0) or 0
+    out[#out + 1] = dv
+    out[#out + 1] = tonumber(h[2] or 0) or 0
+  end
+  return out
+end
+
+if n + ntest == 0 then return reply(0) end
 
 local meta = KEYS[1]
 -- Test reports: meta and a field of the day hash (so a window can count them); no more.
@@ -145,7 +184,7 @@ if n == 0 then  -- test reports only: counted apart, nowhere else
   redis.call('HSET', meta, 'hostname', ARGV[4])
   redis.call('EXPIRE', meta, retention)
   redis.call('EXPIRE', KEYS[10], retention)
-  return ntest
+  return reply(ntest)
 end
 
 redis.call('HINCRBY', meta, 'reports', n)
@@ -266,15 +305,21 @@ for _, c in ipairs(fresh_u) do
 end
 
 -- Pair aggregates, only for chains holding their own member.
+local events = {}
 for c, p in pairs(pairs_) do
   local fp = fps[c]
   if cmap[fp] == fp then
     local key, dkey, akey = pair_key(c, 1), pair_key(c, 2), pair_key(c, 3)
-    redis.call('HINCRBY', key, 'reports', p.n)
+    if redis.call('HINCRBY', key, 'reports', p.n) == p.n then
+      events[#events + 1] = 'new-pair\t' .. fp .. '\t' .. p.class .. '\t' .. p.label
+    end
     span(key, 'first_seen', 'last_seen', p.lo, p.hi,
          {'class', p.class, 'label', p.label, 'cv', p.cv})
     for k, v in pairs(p.e) do redis.call('HINCRBY', key, k, v) end
-    if p.failing > 0 then redis.call('HINCRBY', key, 'failing', p.failing) end
+    if p.failing > 0 and redis.call('HINCRBY', key, 'failing', p.failing) == p.failing
+        and p.class == 'public-trust' then
+      events[#events + 1] = 'first-failing\t' .. fp .. '\t' .. p.class .. '\t' .. p.label
+    end
     if p.at_risk > 0 then redis.call('HINCRBY', key, 'at_risk', p.at_risk) end
     redis.call('PFADD', dkey, unpack(p.devs))
     local pamap = capped(akey, p.apps, cap)
@@ -319,4 +364,14 @@ for d, day in pairs(days) do
   if #day.fdevs > 0 then redis.call('EXPIREAT', fkey, ARGV[6 + d]) end
   if #day.bdevs > 0 then redis.call('EXPIREAT', bkey, ARGV[6 + d]) end
 end
-return n + ntest
+for b, c in pairs(m5) do
+  local key = base .. 'm5:' .. b
+  redis.call('INCRBY', key, c)
+  redis.call('EXPIREAT', key, (b + 1) * 300 + 1800)
+end
+if record_events and #events > 0 then
+  redis.call('RPUSH', KEYS[14], unpack(events))
+  redis.call('LTRIM', KEYS[14], -1000, -1)
+  redis.call('EXPIRE', KEYS[14], retention)
+end
+return reply(n + ntest)

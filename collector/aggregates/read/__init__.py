@@ -18,6 +18,7 @@ one the stored data cannot give for a window is null there.
 | rankings       | one page of a ranking, global or summed over a window's days             |
 | certificates   | stored certificates: parsed, their pins cached, pins that would pass     |
 | chain_classes  | the class each chain and each (host, chain) pair shows                   |
+| triage         | the triage state each chain entry shows (pair's or issuer's record)      |
 | chain_view     | the chain view with each host's pair class and its certificates          |
 | chain_list     | the chain list by reports, filtered by class and by host                 |
 | recommendation | a host's recommended pin set from its chains                             |

@@ -7,6 +7,10 @@ Filtering a ranking by class cannot be done in Redis, so a filtered page scans t
 batches, at most ``SCAN_BUDGET`` members per request; its cursor is the offset reached in the
 ranking. A filtered page may therefore hold fewer than ``limit`` items (even none) while more
 follow: ``next_cursor`` says so.
+
+Each item carries its ``triage`` state: the (host, chain) pair's when filtered by host, else
+the chain's issuers' (no pair without a host). Ignored chains stay in the list, marked so: a
+paged ranking cannot move them apart without breaking its cursors.
 """
 
 from __future__ import annotations
@@ -14,11 +18,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from collector.aggregates.read.certificates import cert_list
 from collector.aggregates.read.chain_classes import chain_classes, pair_shown
 from collector.aggregates.read.classes import Shown
 from collector.aggregates.read.context import ReadContext
 from collector.aggregates.read.replies import OTHER, int_or_none, iso, ranked, text
 from collector.aggregates.read.spans import Span, covers, span
+from collector.aggregates.read.triage import triage_of
 from collector.aggregates.read.windows import Window, daily, stamp, window_days
 
 SCAN_BATCH = 250
@@ -156,9 +162,10 @@ def _items(ctx: ReadContext, window: Window, page: Ranked, shown: dict[str, Show
     fps = [fp for fp, _ in page]
     with ctx.client.pipeline(transaction=False) as pipe:
         for fp in fps:
-            pipe.hmget(g.chain(fp), "first_seen", "last_seen")
-        seen = {fp: (int_or_none(a), int_or_none(b))
-                for fp, (a, b) in zip(fps, pipe.execute(), strict=True)}
+            pipe.hmget(g.chain(fp), "first_seen", "last_seen", "certs")
+        raw = pipe.execute()
+    seen = {fp: (int_or_none(a), int_or_none(b)) for fp, (a, b, _) in zip(fps, raw, strict=True)}
+    states = triage_of(ctx, [(None, fp, cert_list(r[2])) for fp, r in zip(fps, raw, strict=True)])
     covered = {fp: covers(window, *seen[fp]) for fp in fps}
     if window.bounded:
         spans = _window_spans(ctx, window, lambda fp: lambda d: g.chain_day(fp, d),
@@ -169,7 +176,8 @@ def _items(ctx: ReadContext, window: Window, page: Ranked, shown: dict[str, Show
     hosts = _host_counts(ctx, window, fps, covered)
     return [{"fingerprint": fp, "reports": score, "hosts": hosts[fp],
              "classification": shown[fp][0], "label": shown[fp][1],
-             "first_seen": iso(seen[fp][0]), "last_seen": iso(seen[fp][1])}
+             "first_seen": iso(seen[fp][0]), "last_seen": iso(seen[fp][1]),
+             "triage": states[None, fp]}
             for fp, score in page]
 
 
@@ -182,9 +190,11 @@ def _host_items(ctx: ReadContext, hostname: str, window: Window, page: Ranked,
     with ctx.client.pipeline(transaction=False) as pipe:
         for fp in fps:
             pipe.hmget(hk.pair(fp), "first_seen", "last_seen")
-            pipe.hmget(g.chain(fp), "first_seen", "last_seen")
+            pipe.hmget(g.chain(fp), "first_seen", "last_seen", "certs")
         raw = pipe.execute()
     seen, chain_seen_ms = {}, {}
+    states = triage_of(ctx, [(hostname, fp, cert_list(raw[2 * i + 1][2]))
+                             for i, fp in enumerate(fps)])
     for i, fp in enumerate(fps):
         pair, chain = raw[2 * i:2 * i + 2]
         chain_seen_ms[fp] = (int_or_none(chain[0]), int_or_none(chain[1]))
@@ -200,5 +210,6 @@ def _host_items(ctx: ReadContext, hostname: str, window: Window, page: Ranked,
                          {fp: covers(window, *chain_seen_ms[fp]) for fp in fps})
     return [{"fingerprint": fp, "reports": score, "hosts": hosts[fp],
              "classification": shown[fp][0], "label": shown[fp][1],
-             "first_seen": iso(seen[fp][0]), "last_seen": iso(seen[fp][1])}
+             "first_seen": iso(seen[fp][0]), "last_seen": iso(seen[fp][1]),
+             "triage": states[hostname, fp]}
             for fp, score in page]

@@ -14,6 +14,7 @@ from collector.aggregates.read.chain_classes import pair_shown
 from collector.aggregates.read.context import ReadContext
 from collector.aggregates.read.replies import OTHER, int_or_none, iso, ranked, text
 from collector.aggregates.read.spans import covers, span
+from collector.aggregates.read.triage import IGNORED, triage_of
 from collector.aggregates.read.windows import Window, stamp, window_days
 from collector.intake.chains import ChainError
 from collector.intel.classify import PUBLIC_TRUST
@@ -21,6 +22,9 @@ from collector.intel.classify import PUBLIC_TRUST
 
 def chain_doc(ctx: ReadContext, fp: str, window: Window) -> dict[str, Any] | None:
     """The chain view: its record, its hosts with each pair's class, parsed certificates.
+
+    Each host carries the pair's ``triage`` state; hosts where the pair is ignored are listed
+    apart (``ignored_hosts``) and still count in every figure.
 
     Every figure honours the window: reports at hour resolution (the chain's daily buckets),
     hosts at day resolution, first/last seen inside the window.
@@ -74,6 +78,10 @@ def chain_doc(ctx: ReadContext, fp: str, window: Window) -> dict[str, Any] | Non
     shown = pair_shown(ctx, [(h, fp) for h, _ in named], {fp: (
         meta.get("classification"), meta.get("label"), meta.get("cv"), meta.get("last_seen"))})
     cls, label = shown[None, fp]
+    states = triage_of(ctx, [(h, fp, certs) for h, _ in named])
+    hosts_doc: list[dict[str, Any]] = [
+        {"hostname": h, "reports": n, "classification": shown[h, fp][0],
+         "label": shown[h, fp][1], "triage": states[h, fp]} for h, n in named]
     port = meta.get("port")
     return {
         "fingerprint": fp,
@@ -83,8 +91,8 @@ def chain_doc(ctx: ReadContext, fp: str, window: Window) -> dict[str, Any] | Non
         "classification": cls,
         "label": label,
         "port": int(port) if port and port.isdigit() else None,
-        "hosts": [{"hostname": h, "reports": n, "classification": shown[h, fp][0],
-                   "label": shown[h, fp][1]} for h, n in named],
+        "hosts": [h for h in hosts_doc if h["triage"]["state"] != IGNORED],
+        "ignored_hosts": [h for h in hosts_doc if h["triage"]["state"] == IGNORED],
         "more_hosts": {"reports": other} if other else None,
         "certificates": docs,
         "pins_that_would_pass": would_pass(certs, info) if cls == PUBLIC_TRUST else [],

@@ -21,6 +21,7 @@ from collector.aggregates.read.pairs import (
 from collector.aggregates.read.recommendation import host_recommendation
 from collector.aggregates.read.replies import iso, pfcount, ranked, text
 from collector.aggregates.read.spans import covers, span
+from collector.aggregates.read.triage import IGNORED, triage_of
 from collector.aggregates.read.windows import DailyRows, Window, daily
 from collector.intel.advice import pin_set_advice
 
@@ -103,6 +104,9 @@ class _Figures:
 def host_doc(ctx: ReadContext, hostname: str, window: Window) -> dict[str, Any] | None:
     """The host view: breakdowns, its chains (pairs), pin advice and hard-fail readiness.
 
+    Each pair carries its ``triage`` state; ignored pairs are listed apart (``ignored_chains``)
+    and still count in every figure (ignoring silences alerts, it deletes nothing).
+
     Every figure honours the window, or its name ends in ``_all_time``; what the stored data
     cannot give for a window (distinct devices per app, the number of ``other`` chains when
     the window holds only part of the host's history) is null there.
@@ -144,6 +148,10 @@ def host_doc(ctx: ReadContext, hostname: str, window: Window) -> dict[str, Any] 
     today = datetime.now(UTC).date()
     other_reports = max(fig.reports - sum(p.reports for p in pairs), 0) if window.bounded \
         else chain_counts.get(OTHER, 0)
+    states = triage_of(ctx, [(hostname, p.fp, p.certs) for p in pairs])
+    entries = [{**pair_doc(p, info, ready.failing, ready.at_risk),
+                "triage": states[hostname, p.fp]}
+               for p in sorted(pairs, key=lambda p: (-p.reports, p.fp))]
     return {
         "hostname": meta.get("hostname", hostname),
         "reports": fig.reports,
@@ -152,8 +160,8 @@ def host_doc(ctx: ReadContext, hostname: str, window: Window) -> dict[str, Any] 
         "last_seen": iso(fig.last_ms),
         "test_reports": fig.test_reports,
         "test_reports_all_time": int(meta.get("test_reports", 0)),
-        "chains": [pair_doc(p, info, ready.failing, ready.at_risk)
-                   for p in sorted(pairs, key=lambda p: (-p.reports, p.fp))],
+        "chains": [e for e in entries if e["triage"]["state"] != IGNORED],
+        "ignored_chains": [e for e in entries if e["triage"]["state"] == IGNORED],
         "more_chains": {
             "reports": other_reports,
             "chains": other_chains if fig.whole else 0 if not other_reports else None,

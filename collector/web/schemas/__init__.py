@@ -12,6 +12,7 @@ forbid unknown keys so that schemathesis catches any drift between code and docu
 | chains     | the chain list query and page, the chain view with hosts and certificates  |
 | timelines  | the timeline query, timelines of a host, a chain, a (host, chain) pair     |
 | operations | liveness and readiness                                                     |
+| triage     | the triage change body and answers, the audit and alert lists              |
 
-Each view module imports only ``common``.
+Each view module imports only ``common`` (``triage`` also the alert cursor rule).
 """

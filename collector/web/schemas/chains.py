@@ -9,7 +9,15 @@ from typing import Any
 from marshmallow import fields, validate
 
 from collector.aggregates.read.params import CLASSES
-from collector.web.schemas.common import Hostname, Page, PageQuery, PinAdvice, Strict, date_time
+from collector.web.schemas.common import (
+    Hostname,
+    Page,
+    PageQuery,
+    PinAdvice,
+    Strict,
+    date_time,
+    triage_field,
+)
 
 
 # -- query parameters -------------------------------------------------------------------------
@@ -38,6 +46,7 @@ class ChainItem(Strict):
     label = fields.String(allow_none=True)
     first_seen = date_time()
     last_seen = date_time()
+    triage = triage_field()
 
 
 class ChainPage(Page):
@@ -62,6 +71,7 @@ class ChainHost(Strict):
         "description": "The (host, chain) pair's class: `public-trust` only for a host the "
                        "leaf covers."})
     label = fields.String(allow_none=True, required=True)
+    triage = triage_field()
 
 
 class MoreHosts(Strict):
@@ -79,7 +89,10 @@ class Chain(Strict):
                        "public root, whichever hosts its leaf covers."})
     label = fields.String(allow_none=True, required=True)
     port = fields.Integer(allow_none=True, required=True)
-    hosts = fields.List(fields.Nested(ChainHost), required=True)
+    hosts = fields.List(fields.Nested(ChainHost), required=True, metadata={
+        "description": "Hosts of the chain, but those where the pair is ignored."})
+    ignored_hosts = fields.List(fields.Nested(ChainHost), required=True, metadata={
+        "description": "Hosts where the pair is triaged ignored: listed apart, still counted."})
     more_hosts = fields.Nested(MoreHosts, allow_none=True, required=True)
     certificates = fields.List(fields.Nested(Certificate), required=True)
     pins_that_would_pass = fields.List(fields.Nested(PinAdvice), required=True)

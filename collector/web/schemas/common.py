@@ -79,6 +79,28 @@ class PinAdvice(Strict):
     android_nsc = fields.String(required=True)
 
 
+class Triage(Strict):
+    """An entry's triage state: its pair's record or an issuer's (ignored wins)."""
+
+    state = fields.String(required=True,
+                          validate=validate.OneOf(["open", "acknowledged", "ignored"]))
+    note = fields.String(allow_none=True, required=True)
+    by = fields.String(allow_none=True, required=True, metadata={
+        "description": "Name of the analyst token that made the change."})
+    at = fields.String(allow_none=True, required=True, metadata={"format": "date-time"})
+    via = fields.String(allow_none=True, required=True,
+                        validate=validate.OneOf(["pair", "issuer"]), metadata={
+                            "description": "Whose record this is: the (host, chain) pair's, "
+                                           "an issuer's (by SPKI pin), or null (never "
+                                           "triaged: open)."})
+    pin = fields.String(allow_none=True, required=True, metadata={
+        "description": "The issuer's SPKI pin when `via` is issuer."})
+
+
+def triage_field() -> fields.Nested:
+    return fields.Nested(Triage, required=True)
+
+
 class Problem(Schema):
     type = fields.String(required=True)
     title = fields.String(required=True)

@@ -15,6 +15,7 @@ from collector.web.schemas.common import (
     date_time,
     test_reports_all_time_field,
     test_reports_field,
+    triage_field,
 )
 
 
@@ -70,6 +71,7 @@ class HostChain(TopChain):
     devices_at_risk = fields.Integer(required=True, metadata={
         "description": "As devices_failing_now, for report-only clients."})
     pins_that_would_pass = fields.List(fields.Nested(PinAdvice), required=True)
+    triage = triage_field()
 
 
 class MoreChains(Strict):
@@ -136,7 +138,11 @@ class Host(Strict):
     test_reports = test_reports_field()
     test_reports_all_time = test_reports_all_time_field()
     chains = fields.List(fields.Nested(HostChain), required=True, metadata={
-        "description": "The host's (host, chain) pairs with the pair's class."})
+        "description": "The host's (host, chain) pairs with the pair's class, but ignored "
+                       "ones."})
+    ignored_chains = fields.List(fields.Nested(HostChain), required=True, metadata={
+        "description": "Pairs triaged ignored (themselves or by an issuer): listed apart, "
+                       "still counted in every figure."})
     more_chains = fields.Nested(MoreChains, required=True)
     apps = fields.List(fields.Nested(App), required=True)
     validation_results = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)

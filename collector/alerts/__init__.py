@@ -1,0 +1,1 @@
+"""Alerts: rules that fire on pair events, triage state, and delivery to webhooks."""
