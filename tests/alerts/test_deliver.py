@@ -11,10 +11,8 @@ import base64
 import dataclasses
 import hashlib
 import hmac
-import http.server
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -31,61 +29,11 @@ from collector.alerts.destinations import Destination, destinations, redact, sla
 from collector.config import Settings
 from collector.server.embedded import RedisServer
 from collector.web import metrics
+from tests.helpers import Receiver
 
 SECRET = "whsec-test-0123"
 RULE = "new-public-trust-chain"
 DAY_MS = 86_400_000
-
-
-class Receiver:
-    """An HTTP receiver on 127.0.0.1 recording every request; ``behave`` decides the answer:
-    a status to send, after ``delay`` seconds (a hanging receiver delays past the timeout)."""
-
-    def __init__(self, status: int = 204, delay: float = 0.0) -> None:
-        self.status = status
-        self.delay = delay
-        self.requests: list[tuple[str, dict[str, str], bytes]] = []
-        self.lock = threading.Lock()
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                with outer.lock:
-                    outer.requests.append((self.path, dict(self.headers.items()), body))
-                    status, delay = outer.status, outer.delay
-                if delay:
-                    time.sleep(delay)
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                except OSError:  # the client gave up (timeout): nothing to answer
-                    pass
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def bodies(self) -> list[bytes]:
-        with self.lock:
-            return [body for _, _, body in self.requests]
-
-    def set(self, status: int) -> None:
-        with self.lock:
-            self.status = status
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

@@ -11,9 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import hmac
-import http.server
 import json
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import EXAMPLES, Served, example_doc
+from tests.helpers import EXAMPLES, Receiver, Served, example_doc
 
 pytestmark = pytest.mark.e2e
 
@@ -31,50 +29,19 @@ PUBLIC_FP = "0c8006c3dfde126f5831a9a4676105cf239bf85ad55cd3daed1069cff7319a37"
 IOS_FP = "eaa82f0fbf1e1c87fb2b8c5f921bf7644a4a30f38e52b1410b0994e4d91c4a5f"
 
 
-class Receiver(http.server.ThreadingHTTPServer):
-    """Records every POST (headers and raw body) and answers 204."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        self.lock = threading.Lock()
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                with outer.lock:
-                    outer.received.append(({k.lower(): v for k, v in self.headers.items()},
-                                           body))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-
-    def alerts(self) -> list[tuple[dict[str, str], bytes]]:
-        with self.lock:
-            return list(self.received)
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     server = Receiver()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     yield server
-    server.shutdown()
-    server.server_close()
+    server.stop()
 
 
 @pytest.fixture
 def served(tmp_path: Path, receiver: Receiver) -> Iterator[Served]:
-    port = receiver.server_address[1]
     collector = Served(tmp_path / "data", env={
         "COLLECTOR_API_TOKENS": f"analyst:{TOKEN}",
         "COLLECTOR_PUBLIC_ROOTS": str(EXAMPLES / "public-root.pem"),
-        "COLLECTOR_ALERT_WEBHOOKS": f"http://127.0.0.1:{port}/hooks/pins",
+        "COLLECTOR_ALERT_WEBHOOKS": receiver.url,
         "COLLECTOR_ALERT_WEBHOOK_SECRET": SECRET,
         "COLLECTOR_PUBLIC_URL": "https://pins.example.com",
     })
@@ -92,7 +59,7 @@ def _post(served: Served, doc: dict[str, Any]) -> None:
 
 def _wait_for(receiver: Receiver, count: int, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and len(receiver.alerts()) < count:
+    while time.monotonic() < deadline and len(receiver.bodies()) < count:
         time.sleep(0.1)
 
 
@@ -113,7 +80,9 @@ def test_a_corpus_fires_each_alert_once_signed_to_a_webhook(served: Served,
 
     _wait_for(receiver, 4)
     time.sleep(3)  # anything beyond the four would be a duplicate: give it the time to show
-    got = receiver.alerts()
+    with receiver.lock:
+        got = [({k.lower(): v for k, v in headers.items()}, body)
+               for _, headers, body in receiver.requests]
     alerts = [json.loads(body) for _, body in got]
     assert sorted((a["rule"], a["hostname"], a["fingerprint"]) for a in alerts) == [
         ("enforced-failures", "api.example.com", PUBLIC_FP),
@@ -145,4 +114,4 @@ def test_a_corpus_fires_each_alert_once_signed_to_a_webhook(served: Served,
     for n in range(3):
         _post(served, {**public, "app-vendor-id": f"late{n}", "enforce-pinning": True})
     time.sleep(3)
-    assert len(receiver.alerts()) == 4
+    assert len(receiver.bodies()) == 4
