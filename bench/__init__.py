@@ -1,4 +1,5 @@
-"""Benchmarks for the SPEC §7 targets; ``bench/run.py`` is the entry point (``make bench``).
+"""Benchmarks for the SPEC §7 targets and issue 12's; ``bench/run.py`` is the entry point
+(``make bench``).
 
 servers      starts and stops the collector, bare gunicorn apps and their logs
 load         drives load: wrk POSTs, sequential keep-alive GETs, the posted report body
@@ -6,6 +7,8 @@ data         synthetic chains and reports, written straight through ReportStore
 throughput   part 1: collector vs. baseline vs. parse+validate ceiling under wrk
 memory       part 2: Redis memory after 100 k and 200 k reports
 queries      part 3: read latency over 10 k aggregated hosts
+alerts       part 4: throughput with alerts firing at hung receivers vs. alerts off
 report       every line the parts print
-targets      the SPEC §7 targets the figures are checked against
+targets      the targets the figures are checked against
+new_hosts.lua  the wrk script of the alerts part: a new hostname per request
 """

@@ -84,10 +84,11 @@ def parse_wrk(out: str) -> WrkResult:
 
 
 def run_wrk(wrk: str, url: str, *, seconds: float, connections: int, script: Path,
-            report: Path) -> WrkResult:
+            report: Path, script_env: dict[str, str] | None = None) -> WrkResult:
+    """wrk -t1 running ``script`` with $REPORT naming the body file (and ``script_env``)."""
     cmd = [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "5s",
            "--latency", "-s", str(script), url]
-    env = dict(os.environ, REPORT=str(report))
+    env = dict(os.environ, REPORT=str(report), **(script_env or {}))
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 30,
                           start_new_session=True, check=False)
     if done.returncode != 0:

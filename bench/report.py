@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,13 @@ from typing import Any
 from bench.data import APP_VERSIONS
 from bench.load import WrkResult
 from bench.servers import tail
-from bench.targets import TARGET_GROWTH, TARGET_P99_RATIO, TARGET_QUERY_P99_MS, TARGET_RATIO
+from bench.targets import (
+    TARGET_ALERTS_RATIO,
+    TARGET_GROWTH,
+    TARGET_P99_RATIO,
+    TARGET_QUERY_P99_MS,
+    TARGET_RATIO,
+)
 
 
 def _met(ok: bool) -> str:
@@ -120,3 +127,52 @@ def queries(result: dict[str, Any], *, workers: int) -> None:
         print(f"{name:<18} p50 {p['p50_ms']:.2f} ms  p99 {p['p99_ms']:.2f} ms  "
               f"max {p['max_ms']:.2f} ms  (target p99 <= {TARGET_QUERY_P99_MS:.0f} ms): "
               f"{_met(ok)}")
+
+
+# -- alerts ------------------------------------------------------------------------------
+def alerts_setup(*, workers: int, connections: int, new_every: int, hook: int,
+                 slack: int) -> None:
+    every = "every request" if new_every == 1 else f"every {new_every} requests"
+    print(f"a fresh collector per run, {workers} workers, wrk -t1 -c{connections}, a new "
+          f"hostname {every} (bench/new_hosts.lua); (a) COLLECTOR_ALERT_RULES=none, (b) all "
+          f"rules, webhook -> :{hook} and Slack -> :{slack} (both accept and never answer)")
+
+
+def alerts_header() -> None:
+    print(f"{'round':>8}  {'off req/s':>9} {'p99':>8}  {'on req/s':>9} {'p99':>8} "
+          f"{'non2xx':>6}  {'ratio':>5}  {'cpu ms off':>10} {'on':>5}  {'fired':>6} "
+          f"{'pending':>7} {'deliv.':>6} {'conns':>5}")
+
+
+def alerts_row(row: dict[str, Any], a: WrkResult, b: WrkResult) -> None:
+    on = row["on"]
+    order = "(a,b)" if row["order"].startswith("off") else "(b,a)"
+    print(f"{row['round']:>2} {order}  {a.rps:>9.0f} {a.p99_ms:>6.2f}ms  {b.rps:>9.0f} "
+          f"{b.p99_ms:>6.2f}ms {a.non2xx + b.non2xx:>6}  {row['ratio']:>5.3f}  "
+          f"{row['off']['cpu_ms_per_report']:>10.2f} {on['cpu_ms_per_report']:>5.2f}  "
+          f"{on['fired']:>6} {on['pending']:>7} {on['delivered']:>6} "
+          f"{on['receiver_connections']:>5}"
+          + (f"  (socket errors off={a.socket_errors} on={b.socket_errors})"
+             if a.socket_errors or b.socket_errors else ""), flush=True)
+
+
+def alerts_summary(result: dict[str, Any]) -> None:
+    ratio = result["median_ratio"]
+    print("(a,b): alerts off ran first; cpu ms: the collector's CPU (master, workers, "
+          "Redis) per report; fired: alerts fired in (b)'s measured run (outbox "
+          "entries / 2 destinations); pending: outbox entries unacknowledged at its end; "
+          "deliv.: accepted by a receiver; conns: connections the hung receivers took "
+          "during it (one per attempt)")
+    print(f"median throughput ratio alerts on / off {ratio:.3f} "
+          f"(target >= {TARGET_ALERTS_RATIO}): {_met(result['ratio_met'])}; "
+          f"median p99 ratio {result['median_p99_ratio']:.2f}; median CPU per report "
+          f"ratio {result['median_cpu_ratio']:.3f}")
+    share = result["fired"] / result["answered_2xx"] if result["answered_2xx"] else 0.0
+    print(f"alerts fired during (b)'s measured runs: {result['fired']} for "
+          f"{result['answered_2xx']} reports answered 2xx ({share:.2f} per report); "
+          f"delivered: {result['delivered']}")
+    print("every report counted by /v1/summary (within the in-flight margin): "
+          + ("OK" if result["count_ok"] else "MISMATCH"))
+    before, after = result["loadavg_1m"]
+    print(f"1-minute load average {before:.1f} before, {after:.1f} after, {os.cpu_count()} "
+          "CPUs (a busy machine makes req/s noisy; the CPU per report less so)")

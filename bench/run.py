@@ -1,10 +1,12 @@
-"""Benchmarks for the SPEC §7 targets: ingest throughput, Redis memory, query latency.
+"""Benchmarks for the SPEC §7 targets (ingest throughput, Redis memory, query latency) and
+issue 12's (ingest throughput with alerts firing at hung receivers).
 
 Usage (from the repository root; `make bench BENCH_ARGS="..."` runs the same):
 
-    .venv/bin/python bench/run.py                 # everything, full size (~3 minutes)
-    .venv/bin/python bench/run.py --quick         # smoke run (~1 minute)
+    .venv/bin/python bench/run.py                 # everything, full size (~5 minutes)
+    .venv/bin/python bench/run.py --quick         # smoke run (~2 minutes)
     .venv/bin/python bench/run.py --only throughput --rounds 5 --duration 15
+    .venv/bin/python bench/run.py --only alerts --rounds 3 --duration 8
     .venv/bin/python bench/run.py --json bench-results.json
 
 Parts (``--only`` picks one):
@@ -33,6 +35,14 @@ queries
     10 k hosts aggregated (>= 1 report each) in a private redis-server, the collector
     served against it (REDIS_URL), then sequential keep-alive requests of
     ``GET /v1/summary`` and ``GET /v1/hosts/<random host>``: p50/p99 (target p99 <= 10 ms).
+alerts
+    Issue 12: ingest throughput with every alert rule on and the webhook and Slack
+    destinations at two loopback receivers that accept and never answer, vs. alerts off
+    (``COLLECTOR_ALERT_RULES=none``): each round starts a fresh collector for each, in turn,
+    and loads it (2 s warm-up, then ``--duration``) with ``bench/new_hosts.lua``, which gives
+    every request (every ``--new-every`` requests) a new hostname, so every report is a new
+    (host, chain) pair and fires an alert. Prints req/s per run, the ratio (b)/(a) and its
+    median (target >= 0.95), and the alerts fired (outbox entries), pending and delivered.
 
 ``--quick`` shrinks everything: 2 rounds x 3 s, 20 k + 20 k reports, 2 k hosts.
 
@@ -58,7 +68,9 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench import memory, queries, report, servers, throughput  # noqa: E402
+from bench import alerts, memory, queries, report, servers, throughput  # noqa: E402
+
+PARTS = ("throughput", "memory", "queries", "alerts")
 
 
 def _on_signal(signum: int, frame: Any) -> None:
@@ -69,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="short smoke run")
-    p.add_argument("--only", choices=("throughput", "memory", "queries"))
+    p.add_argument("--only", choices=PARTS)
     p.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
     p.add_argument("--connections", type=int, default=8, help="wrk connections (default 8)")
     p.add_argument("--rounds", type=int, help="alternating rounds (default 3; quick 2)")
@@ -82,15 +94,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="the shared directory (bench/, examples/); default %(default)s")
     p.add_argument("--devices", type=int, default=50_000,
                    help="distinct devices in the memory part (default %(default)s)")
+    p.add_argument("--new-every", type=int, default=1, metavar="N",
+                   help="alerts part: a new hostname (a new alert) every N requests "
+                        "(default 1: every request)")
     p.add_argument("--json", type=Path, help="write every figure as JSON to this path")
     args = p.parse_args(argv)
     args.shared = args.shared.resolve()
     args.rounds = args.rounds or (2 if args.quick else 3)
     args.duration = args.duration or (3.0 if args.quick else 10.0)
 
-    parts = [args.only] if args.only else ["throughput", "memory", "queries"]
+    if args.new_every < 1:
+        p.error("--new-every must be at least 1")
+    parts = [args.only] if args.only else list(PARTS)
     wrk = shutil.which("wrk")
-    if "throughput" in parts and wrk is None:
+    if {"throughput", "alerts"} & set(parts) and wrk is None:
         print("wrk is not installed: apt-get install wrk", file=sys.stderr)
         return 2
 
@@ -104,6 +121,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if part == "throughput":
                 assert wrk is not None
                 results[part] = throughput.run(args, tmp, wrk)
+            elif part == "alerts":
+                assert wrk is not None
+                results[part] = alerts.run(args, tmp, wrk)
             elif part == "memory":
                 results[part] = memory.run(args, tmp)
             else:

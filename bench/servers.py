@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -61,6 +63,61 @@ def stop_all() -> None:
         stop(proc, timeout=5.0)
 
 
+class HangingReceiver:
+    """A listener on 127.0.0.1 that accepts every connection and never answers (nor reads):
+    an alert receiver that hangs, so each delivery attempt lasts its whole timeout.
+    ``accepted`` counts the connections, one per attempt."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(64)
+        self._sock.settimeout(0.2)
+        self.port = int(self._sock.getsockname()[1])
+        self.accepted = 0
+        self._held: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"hang-{self.port}",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self._held.append(conn)  # kept open, unread, unanswered until close()
+            self.accepted += 1
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2.0)
+        for conn in [*self._held, self._sock]:
+            with contextlib.suppress(OSError):
+                conn.close()
+        self._held.clear()
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU seconds used so far by the live processes of a process group (a
+    child of ``spawn`` leads its own: gunicorn's master, its workers and its redis-server)."""
+    ticks = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text("ascii", "replace")
+        except OSError:  # gone meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()  # from field 3 (state) on
+        if int(fields[2]) == pgid:  # field 5: pgrp; 14, 15: utime, stime
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def request(port: int, method: str, path: str, *, body: bytes | None = None,
             headers: dict[str, str] | None = None, timeout: float = 5.0) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
@@ -70,6 +127,21 @@ def request(port: int, method: str, path: str, *, body: bytes | None = None,
         return resp.status, resp.read()
     finally:
         conn.close()
+
+
+def counted_reports(port: int, token: str, answered: int, timeout: float = 10.0) -> int:
+    """Reports counted by GET /v1/summary once it reaches ``answered`` (or after ``timeout``)."""
+    counted = -1
+    deadline = time.monotonic() + timeout
+    while True:
+        status, raw = request(port, "GET", "/v1/summary",
+                              headers={"Authorization": f"Bearer {token}"})
+        if status == 200:
+            counted = int(json.loads(raw)["reports"])
+        if counted >= answered or time.monotonic() > deadline:
+            break
+        time.sleep(0.25)
+    return counted
 
 
 def wait_ready(proc: subprocess.Popen[bytes], port: int, path: str, log: Path,
@@ -109,12 +181,14 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def start_collector(tmp: Path, workers: int, token: str, name: str,
-                    redis_url: str | None = None) -> tuple[subprocess.Popen[bytes], int, Path]:
-    """`pin-collector serve` on a free port with its own data dir (embedded Redis unless
-    ``redis_url``), ready to answer."""
+                    redis_url: str | None = None, settings: dict[str, str] | None = None) \
+        -> tuple[subprocess.Popen[bytes], int, Path]:
+    """`pin-collector serve` on a free port with its own data dir (``<tmp>/<name>-data``;
+    embedded Redis unless ``redis_url``) and any further COLLECTOR_* ``settings``, ready to
+    answer."""
     port = free_port()
     data = tmp / f"{name}-data"
-    env = clean_env(COLLECTOR_DATA_DIR=str(data), COLLECTOR_API_TOKENS=token)
+    env = clean_env(COLLECTOR_DATA_DIR=str(data), COLLECTOR_API_TOKENS=token, **(settings or {}))
     if redis_url:
         env["REDIS_URL"] = redis_url
     log = tmp / f"{name}.log"

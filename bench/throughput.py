@@ -8,16 +8,14 @@ round after round, and the collector's own count is checked against what wrk saw
 from __future__ import annotations
 
 import argparse
-import json
 import secrets
 import statistics
-import time
 from pathlib import Path
 from typing import Any
 
 from bench import report
 from bench.load import WrkResult, padded_report, run_wrk
-from bench.servers import REPO, request, start_app, start_collector, stop
+from bench.servers import REPO, counted_reports, start_app, start_collector, stop
 from bench.targets import TARGET_P99_RATIO, TARGET_RATIO
 
 
@@ -92,7 +90,7 @@ def run(args: argparse.Namespace, tmp: Path, wrk: str) -> dict[str, Any]:
     non2xx = sum(r.non2xx for r in collector_runs)
     answered = sum(r.ok for r in collector_runs)
     sent_max = answered + args.connections * len(collector_runs)
-    counted = _counted(cport, token, answered)
+    counted = counted_reports(cport, token, answered)
     count_ok = answered <= counted <= sent_max
     result = {
         "report_bytes": len(body), "workers": args.workers, "connections": args.connections,
@@ -110,17 +108,3 @@ def run(args: argparse.Namespace, tmp: Path, wrk: str) -> dict[str, Any]:
         stop(proc)
     return result
 
-
-def _counted(port: int, token: str, answered: int) -> int:
-    """Reports counted by GET /v1/summary once it reaches ``answered`` (or after 10 s)."""
-    counted = -1
-    deadline = time.monotonic() + 10.0
-    while True:
-        status, raw = request(port, "GET", "/v1/summary",
-                              headers={"Authorization": f"Bearer {token}"})
-        if status == 200:
-            counted = int(json.loads(raw)["reports"])
-        if counted >= answered or time.monotonic() > deadline:
-            break
-        time.sleep(0.25)
-    return counted

@@ -198,7 +198,15 @@ class Deliverer:
                 raise
         self._group_ready = True
 
+    def _room(self) -> int:
+        """Free places in the senders' queues: with none, reading or claiming more would only
+        spin on entries that stay pending (a hung receiver must not cost ingestion CPU)."""
+        return sum(q.maxsize - q.qsize() for q in self._queues.values())
+
     def _read(self) -> None:
+        if self._room() == 0:
+            self._stop.wait(self.block_ms / 1000)
+            return
         reply: Any = self.client.xreadgroup(self.group, self.consumer, {self.stream: ">"},
                                        count=BATCH, block=self.block_ms)
         for _stream, entries in reply or []:
@@ -250,7 +258,10 @@ class Deliverer:
                     self.max_age_s)
 
     def _scan(self) -> None:
-        """Claim pending entries whose backoff has passed; drop those older than a day."""
+        """Claim pending entries whose backoff has passed, as many as the senders have room
+        for; drop those older than a day."""
+        if self._room() == 0:
+            return
         due: list[tuple[str, int, int]] = []  # (entry, min idle ms, deliveries)
         old: list[str] = []
         start = "-"
@@ -283,7 +294,7 @@ class Deliverer:
             alert = fields.get("alert", b"")
             rule = self._rule(alert if isinstance(alert, bytes) else _text(alert).encode())
             self._drop(entry, rule, dest if dest in self.destinations else "unknown")
-        for entry, min_idle, deliveries in due:
+        for entry, min_idle, deliveries in due[:self._room()]:
             # min_idle: another worker that claimed it meanwhile makes this claim a no-op
             claimed: Any = self.client.xclaim(self.stream, self.group, self.consumer, min_idle,
                                          [entry])
