@@ -196,9 +196,10 @@ class Ingestor:
             self._inflight = len(batch)
         if not batch:
             return
+        top = batch[-1].seq  # before the write: the sink drops dead-lettered records from it
         try:
             self.sink.write(batch)
-            self._acked = max(self._acked, batch[-1].seq)
+            self._acked = max(self._acked, top)
             self.progress.set(acked=self._acked)
         except StorageUnavailable as exc:
             self.fail(str(exc))

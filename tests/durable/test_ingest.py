@@ -193,6 +193,25 @@ def test_poison_key_dead_letters_without_partial_host_writes(
     assert (tmp_path / "spool" / "dead-letter.ndjson").read_text().count("\n") == 1
 
 
+def test_a_dead_lettered_last_record_is_acknowledged(server: RedisServer, tmp_path: Path) -> None:
+    """The batch's last record poisoned (or all of them): its sequence is still settled, so a
+    read after the 204 does not wait out its timeout and the writer does not stall."""
+    client = redis.Redis.from_url(server.url)
+    client.set(Keys("pc").host("poison.example.com").chains, "not a zset")
+    ing = make(server, tmp_path)
+    ing.submit(report(1))
+    ing.submit(report(2, host="poison.example.com"))
+    drive(ing)
+    assert ing.stats.dead_lettered == 1
+    assert not ing.pending() and not ing.failed
+    assert ing.settle(0.5)
+    ing.submit(report(3, host="poison.example.com"))  # a batch of nothing but poison
+    drive(ing)
+    assert ing.stats.dead_lettered == 2
+    assert not ing.pending() and not ing.failed
+    assert counted(server) == 1
+
+
 def test_sealed_segments_are_dropped_once_acknowledged(
         server: RedisServer, tmp_path: Path) -> None:
     clock = Clock()
