@@ -40,18 +40,18 @@ come back, which is safe.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any, TypeVar
 
 import redis
 
+from collector.aggregates import scripts
 from collector.aggregates.keys import Keys
+from collector.aggregates.read.params import FINGERPRINT
 from collector.aggregates.writer import ReportStore, StorageUnavailable
 
 log = logging.getLogger("collector.retention")
@@ -66,12 +66,7 @@ BUSY_S = 1.0  # ... but a backlog (a first run on old data) drains at LIMIT a se
 FORGET_MARGIN_S = 86_400  # how late a process may learn of a retirement, with room to spare
 CLEANED_HOSTS = 65_536  # hosts remembered as cleaned per process (a forgotten one: HDEL again)
 
-_FP = re.compile(r"[0-9a-f]{64}")
 T = TypeVar("T")
-
-
-def _source(name: str) -> str:
-    return (resources.files("collector.aggregates") / "lua" / f"{name}.lua").read_text("utf-8")
 
 
 @dataclass(frozen=True)
@@ -160,8 +155,8 @@ class Janitor:
         self.limit = limit
         self.marks = RetiredMarks(store.keys)
         store.cleanup = self.marks
-        self._trim = self.client.register_script(_source("trim"))
-        self._retire = self.client.register_script(_source("retire"))
+        self._trim = self.client.register_script(scripts.source("trim"))
+        self._retire = self.client.register_script(scripts.source("retire"))
         self._cursor: int | None = None  # ZSCAN cursor over the chains; None: no pass
         self._sweep: deque[str] = deque()  # chains of this pass still to sweep
         self._rank = 0  # where the first of them resumes
@@ -213,7 +208,7 @@ class Janitor:
             else:
                 self._cursor = int(got[0]) or None
                 self._sweep.extend(fp for fp in (_text(m) for m, _ in got[1])
-                                   if _FP.fullmatch(fp) and fp not in self._sweep)
+                                   if FINGERPRINT.fullmatch(fp) and fp not in self._sweep)
         return list(self._sweep)[:SWEEP_CHAINS]
 
     def trim(self) -> Trimmed:

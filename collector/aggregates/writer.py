@@ -22,12 +22,12 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any, Protocol
 
 import redis
 from redis.cluster import RedisCluster
 
+from collector.aggregates import scripts
 from collector.aggregates.keys import Keys
 from collector.intake.report import Report
 from collector.intel.classify import PUBLIC_TRUST
@@ -80,10 +80,6 @@ class Stamped:
     seq: int
 
 
-def _script(name: str) -> str:
-    return (resources.files("collector.aggregates") / "lua" / f"{name}.lua").read_text("utf-8")
-
-
 def app_key(report: Report) -> str:
     return _app_key(report.app_id, report.app_version, report.platform)
 
@@ -132,7 +128,7 @@ class _Script:
     """EVALSHA without redis-py's per-pipeline SCRIPT EXISTS round trip."""
 
     def __init__(self, name: str) -> None:
-        self.source = _script("common") + _script(name)  # EVAL scripts cannot import
+        self.source = scripts.source(name)
         self.sha = hashlib.sha1(self.source.encode("utf-8"), usedforsecurity=False).hexdigest()
 
     def queue(self, pipe: Any, keys: list[str], args: list[Any]) -> None:

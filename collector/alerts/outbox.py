@@ -14,12 +14,12 @@ import hashlib
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from importlib import resources
 from typing import Any
 from urllib.parse import quote
 
 import redis
 
+from collector.aggregates import scripts
 from collector.aggregates.keys import Keys
 
 LOG_MAXLEN = 10_000
@@ -73,8 +73,7 @@ class Outbox:
         self.keys = keys.alerts
         self.destinations = tuple(destinations)  # ids (webhook:N, slack:N), never URLs
         self.cooldown_s = cooldown_s
-        source = (resources.files("collector.alerts") / "lua" / "enqueue.lua").read_text("utf-8")
-        self._script = client.register_script(source)
+        self._script = client.register_script(scripts.source("enqueue", "collector.alerts"))
 
     def fire(self, alert: dict[str, Any]) -> bool:
         """Enqueue ``alert`` unless its (rule, host, chain) is cooling down; True if it fired.

@@ -78,17 +78,8 @@ def set_pair(client: redis.Redis, keys: Keys, hostname: str, fp: str, state: str
     change = Change("pair", state, note, by, at_ms or _now_ms(), hostname=hostname,
                     fingerprint=fp)
     tk = keys.triage
-    with client.pipeline(transaction=True) as pipe:
-        pipe.hset(tk.pair(hostname, fp), mapping={
-            "state": state, "note": note, "by": by, "at": change.at_ms, "hostname": hostname,
-            "fp": fp})
-        member = _pair_member(hostname, fp)
-        if state == IGNORED:
-            pipe.sadd(tk.ignored, member)
-        else:
-            pipe.srem(tk.ignored, member)
-        _audit(pipe, keys, change)
-        pipe.execute()
+    _record(client, keys, change, tk.pair(hostname, fp), {"hostname": hostname, "fp": fp},
+            tk.ignored, _pair_member(hostname, fp))
     return _doc(change, "pair")
 
 
@@ -97,21 +88,24 @@ def set_issuer(client: redis.Redis, keys: Keys, pin: str, state: str, note: str,
     """Record the issuer's state for every chain holding a certificate with this SPKI pin."""
     change = Change("issuer", state, note, by, at_ms or _now_ms(), pin=pin)
     tk = keys.triage
-    with client.pipeline(transaction=True) as pipe:
-        pipe.hset(tk.issuer(pin), mapping={"state": state, "note": note, "by": by,
-                                           "at": change.at_ms, "pin": pin})
-        if state == IGNORED:
-            pipe.sadd(tk.ignored_issuers, pin)
-        else:
-            pipe.srem(tk.ignored_issuers, pin)
-        _audit(pipe, keys, change)
-        pipe.execute()
+    _record(client, keys, change, tk.issuer(pin), {"pin": pin}, tk.ignored_issuers, pin)
     return _doc(change, "issuer")
 
 
-def _audit(pipe: Any, keys: Keys, change: Change) -> None:
-    pipe.lpush(keys.triage.audit, change.audit_json())
-    pipe.ltrim(keys.triage.audit, 0, AUDIT_MAX - 1)
+def _record(client: redis.Redis, keys: Keys, change: Change, key: str, target: dict[str, str],
+            ignored: str, member: str) -> None:
+    """One MULTI: the target's record, its membership of the ignored set, the audit entry."""
+    with client.pipeline(transaction=True) as pipe:
+        fields: dict[str, str | int] = {"state": change.state, "note": change.note,
+                                        "by": change.by, "at": change.at_ms, **target}
+        pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
+        if change.state == IGNORED:
+            pipe.sadd(ignored, member)
+        else:
+            pipe.srem(ignored, member)
+        pipe.lpush(keys.triage.audit, change.audit_json())
+        pipe.ltrim(keys.triage.audit, 0, AUDIT_MAX - 1)
+        pipe.execute()
 
 
 def _doc(change: Change, via: str) -> dict[str, Any]:

@@ -136,6 +136,13 @@ def _page(args: dict[str, Any], kind: str, sort: str) -> int:
         raise _bad_query({"cursor": ["Not a cursor from this list."]}) from None
 
 
+def _found(doc: dict[str, Any] | None, what: str) -> Response:
+    """The view's JSON, or the 404 problem naming what was not found."""
+    if doc is None:
+        raise not_found(what)
+    return jsonify(doc)
+
+
 @bp.get("/summary")
 def summary() -> Response:
     return jsonify(summary_doc(services().reads, window()))
@@ -154,9 +161,7 @@ def list_hosts() -> Response:
 @bp.get("/hosts/<hostname>")
 def host(hostname: str) -> Response:
     doc = host_doc(services().reads, hostname_arg(hostname), window())
-    if doc is None:
-        raise not_found("host")
-    return jsonify(doc)
+    return _found(doc, "host")
 
 
 @bp.get("/hosts/<hostname>/timeline")
@@ -164,9 +169,7 @@ def host_timeline(hostname: str) -> Response:
     name = hostname_arg(hostname)
     args = _args(TimelineQuery)
     doc = timeline_doc(services().reads, name, args["interval"], args["window"])
-    if doc is None:
-        raise not_found("host")
-    return jsonify(doc)
+    return _found(doc, "host")
 
 
 @bp.get("/hosts/<hostname>/chains/<fingerprint>/timeline")
@@ -175,9 +178,7 @@ def pair_timeline(hostname: str, fingerprint: str) -> Response:
     fp = fingerprint_arg(fingerprint)
     args = _args(TimelineQuery)
     doc = pair_timeline_doc(services().reads, name, fp, args["interval"], args["window"])
-    if doc is None:
-        raise not_found("chain on this host")
-    return jsonify(doc)
+    return _found(doc, "chain on this host")
 
 
 def fingerprint_arg(raw: str) -> str:
@@ -201,9 +202,7 @@ def list_chains() -> Response:
 @bp.get("/chains/<fingerprint>")
 def chain(fingerprint: str) -> Response:
     doc = chain_doc(services().reads, fingerprint_arg(fingerprint), window())
-    if doc is None:
-        raise not_found("chain")
-    return jsonify(doc)
+    return _found(doc, "chain")
 
 
 @bp.get("/chains/<fingerprint>/timeline")
@@ -211,9 +210,7 @@ def chain_timeline(fingerprint: str) -> Response:
     fp = fingerprint_arg(fingerprint)
     args = _args(TimelineQuery)
     doc = chain_timeline_doc(services().reads, fp, args["interval"], args["window"])
-    if doc is None:
-        raise not_found("chain")
-    return jsonify(doc)
+    return _found(doc, "chain")
 
 
 @bp.get("/openapi.json")

@@ -75,3 +75,17 @@ local function span(key, first_field, last_field, lo, hi, sets)
   if l == nil or hi > l then args[#args + 1] = last_field; args[#args + 1] = hi end
   if #args > 0 then redis.call('HSET', key, unpack(args)) end
 end
+
+-- check_types: the error to return when a key is of another type than want[i] (keys without
+-- a want are not checked), so a script refuses before any write; nil when all fit.
+local function check_types(want)
+  for i = 1, #KEYS do
+    local w = want[i]
+    if w ~= nil then
+      local t = redis.call('TYPE', KEYS[i])['ok']
+      if t ~= 'none' and t ~= w then
+        return redis.error_reply('WRONGTYPE collector key ' .. KEYS[i])
+      end
+    end
+  end
+end

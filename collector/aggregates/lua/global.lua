@@ -45,12 +45,8 @@ for c = 1, nc do
   chains[c] = ch
 end
 
-for i = 1, #KEYS do
-  local t = redis.call('TYPE', KEYS[i])['ok']
-  if t ~= 'none' and t ~= want[i] then
-    return redis.error_reply('WRONGTYPE collector key ' .. KEYS[i])
-  end
-end
+local wrong = check_types(want)
+if wrong then return wrong end
 
 local applied = tonumber(redis.call('HGET', KEYS[7], writer) or '0')
 local groups, top = reports_after(applied, a)

@@ -64,12 +64,8 @@ for c = 1, nc do
   for d = 1, nd do want[b + 2 + 2 * d], want[b + 3 + 2 * d] = 'hash', 'string' end
 end
 for i = abase + 1, #KEYS do want[i] = 'string' end
-for i = 1, #KEYS do
-  local t = redis.call('TYPE', KEYS[i])['ok']
-  if t ~= 'none' and t ~= want[i] then
-    return redis.error_reply('WRONGTYPE collector key ' .. KEYS[i])
-  end
-end
+local wrong = check_types(want)
+if wrong then return wrong end
 
 local applied = tonumber(redis.call('HGET', KEYS[10], writer) or '0')
 local groups, top = reports_after(applied, first_record)

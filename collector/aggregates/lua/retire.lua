@@ -4,12 +4,8 @@
 -- KEYS[1] applied  [2] retired
 -- ARGV[1] now (ms)  [2] TTL of retired (s), then the writer ids
 -- Returns how many ids were newly retired.
-for i, want in ipairs({'hash', 'zset'}) do
-  local t = redis.call('TYPE', KEYS[i])['ok']
-  if t ~= 'none' and t ~= want then
-    return redis.error_reply('WRONGTYPE collector key ' .. KEYS[i])
-  end
-end
+local wrong = check_types({'hash', 'zset'})
+if wrong then return wrong end
 local n = 0
 for i = 3, #ARGV do
   n = n + redis.call('ZADD', KEYS[2], 'NX', ARGV[1], ARGV[i])

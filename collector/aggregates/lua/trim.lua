@@ -15,9 +15,10 @@ local function is(key, want)
   local t = redis.call('TYPE', key)['ok']
   return t == 'none' or t == want
 end
-for i = 1, F do
-  if not is(KEYS[i], 'zset') then return redis.error_reply('WRONGTYPE collector key ' .. KEYS[i]) end
-end
+local fixed = {}
+for i = 1, F do fixed[i] = 'zset' end
+local wrong = check_types(fixed)
+if wrong then return wrong end
 local stale = '(' .. ARGV[1]
 
 -- Stale members of a "last seen" ranking, removed from it and from its companions.

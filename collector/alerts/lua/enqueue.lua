@@ -4,13 +4,8 @@
 --     then one destination id per outbox entry
 -- Returns 1 when the alert fired (the cooldown key was free), else 0. A key of the wrong
 -- type is an error before any write.
-local want = {'string', 'stream', 'stream'}
-for i = 1, 3 do
-  local t = redis.call('TYPE', KEYS[i])['ok']
-  if t ~= 'none' and t ~= want[i] then
-    return redis.error_reply('WRONGTYPE collector key ' .. KEYS[i])
-  end
-end
+local wrong = check_types({'string', 'stream', 'stream'})
+if wrong then return wrong end
 if not redis.call('SET', KEYS[1], ARGV[2], 'NX', 'EX', ARGV[1]) then return 0 end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'alert', ARGV[3])
 for i = 5, #ARGV do
