@@ -21,6 +21,7 @@ run: $(BIN)/pin-collector
 	$(BIN)/pin-collector serve --bind $(BIND) --workers $(WORKERS)
 
 test: $(VENV)/.test-deps
+	bash .ci/system-deps
 	$(BIN)/ruff check collector tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
