@@ -36,7 +36,8 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         reports += [maker.make(maker.rng.choice(hosts), maker.rng.randrange(len(chains)))
                     for _ in range(nhosts)]
         writer.write(reports)
-        counted_hosts = int(writer.client.zcard("pc:{g}:hosts"))
+        counted_hosts = sum(int(writer.client.zcard(s.hosts))  # every global shard's hosts
+                            for s in writer.store.keys.glob.shards)
         writer.client.close()
         token = secrets.token_urlsafe(24)
         proc, port, _log = start_collector(tmp, args.workers, token, "collector-queries",

@@ -14,8 +14,8 @@ from bench.targets import (
     TARGET_ALERTS_RATIO,
     TARGET_GROWTH,
     TARGET_P99_RATIO,
+    TARGET_PAGE_MS,
     TARGET_QUERY_P99_MS,
-    TARGET_RATIO,
 )
 
 
@@ -41,41 +41,54 @@ def report_body(path: Path, body: bytes) -> None:
     print(f"report body: {path} ({len(body)} bytes)")
 
 
-def throughput_servers(*, cport: int, collector_desc: str, bport: int, eport: int,
+def throughput_servers(*, cports: dict[str, int], collector_desc: str, bport: int, eport: int,
                        baseline_desc: str, workers: int, connections: int) -> None:
-    print(f"collector :{cport} ({collector_desc}); baseline :{bport} and parse+validate "
+    mine = ", ".join(f"COLLECTOR_SPOOL_FSYNC={m} :{p}" for m, p in cports.items())
+    print(f"collector {mine} ({collector_desc}); baseline :{bport} and parse+validate "
           f"ceiling :{eport} ({baseline_desc}); {workers} workers each, wrk -t1 -c{connections}")
 
 
-def rounds_header() -> None:
+def rounds_header(modes: list[str]) -> None:
     print(f"{'round':>5}  {'baseline req/s':>14} {'p99':>8}  {'ceiling':>7}  "
-          f"{'collector req/s':>15} {'p99':>8} {'non2xx':>6}  {'ratio':>5} {'p99x':>5}")
+          + "  ".join(f"{m + ' req/s':>14} {'p99':>8} {'non2xx':>6} {'ratio':>5} {'p99x':>5}"
+                      for m in modes)
+          + "  cpu µs/req b/e/" + "/".join(m[0] for m in modes))
 
 
-def round_row(row: dict[str, Any], b: WrkResult, c: WrkResult) -> None:
+def round_row(row: dict[str, Any], modes: list[str], b: WrkResult) -> None:
+    cells = "  ".join(
+        f"{row[m]['rps']:>14.0f} {row[m]['p99_ms']:>6.2f}ms {row[m]['non2xx']:>6} "
+        f"{row[m]['ratio']:>5.2f} {row[m]['p99_ratio']:>5.2f}" for m in modes)
+    cpu = "/".join(f"{row['cpu_us'][n]:.0f}" for n in ("baseline", "ceiling", *modes))
+    errors = {m: row[m]["socket_errors"] for m in modes if row[m]["socket_errors"]}
     print(f"{row['round']:>5}  {b.rps:>14.0f} {b.p99_ms:>6.2f}ms  {row['ceiling_ratio']:>7.2f}  "
-          f"{c.rps:>15.0f} {c.p99_ms:>6.2f}ms {c.non2xx:>6}  {row['ratio']:>5.2f} "
-          f"{row['p99_ratio']:>5.2f}"
+          f"{cells}  {cpu}"
           + (f"  (baseline non2xx {b.non2xx})" if b.non2xx else "")
-          + (f"  (socket errors b={b.socket_errors} c={c.socket_errors})"
-             if b.socket_errors or c.socket_errors else ""))
+          + (f"  (socket errors b={b.socket_errors} {errors})"
+             if b.socket_errors or errors else ""), flush=True)
 
 
-def throughput_summary(result: dict[str, Any], *, sent_max: int) -> None:
-    ratio, p99_ratio = result["median_ratio"], result["median_p99_ratio"]
-    non2xx, answered, counted = (result["collector_non2xx"], result["answered_2xx"],
-                                 result["counted"])
-    print(f"median throughput ratio {ratio:.3f} (target >= {TARGET_RATIO}): "
-          f"{_met(result['ratio_met'])}")
+def throughput_summary(result: dict[str, Any]) -> None:
     print(f"median ceiling ratio {result['median_ceiling_ratio']:.3f}: the baseline plus only "
           "the collector's JSON parsing and validation (bench/ceiling_app.py), nothing stored")
-    print(f"median p99 ratio {p99_ratio:.2f} (target <= {TARGET_P99_RATIO}): "
-          f"{_met(result['p99_met'])}")
-    print(f"collector non-2xx responses: {non2xx}"
-          + ("" if non2xx == 0 else "  <-- every report should be answered 2xx"))
-    print(f"collector answered 2xx (wrk, incl. warm-up): {answered}; counted by /v1/summary: "
-          f"{counted}; allowed range [{answered}, {sent_max}] (in-flight at wrk stop): "
-          f"{'OK' if result['count_ok'] else 'MISMATCH'}")
+    cpu = result["median_cpu_us"]
+    print("median CPU per request (server process group, incl. the collector's Redis), µs: "
+          + ", ".join(f"{name} {us:.0f}" for name, us in cpu.items()))
+    for mode in result["modes"]:
+        r = result[mode]
+        print(f"COLLECTOR_SPOOL_FSYNC={mode}: median throughput ratio {r['median_ratio']:.3f} "
+              f"(target >= {r['ratio_target']}): {_met(r['ratio_met'])}; median p99 ratio "
+              f"{r['median_p99_ratio']:.2f} (target <= {TARGET_P99_RATIO}): "
+              f"{_met(r['p99_met'])}")
+        print(f"  non-2xx responses: {r['non2xx']}"
+              + ("" if r["non2xx"] == 0 else "  <-- every report should be answered 2xx")
+              + f"; answered 2xx (wrk, incl. warm-up): {r['answered_2xx']}; counted by "
+              f"/v1/summary: {r['counted']}; allowed range [{r['answered_2xx']}, "
+              f"{r['sent_max']}] (in-flight at wrk stop): "
+              f"{'OK' if r['count_ok'] else 'MISMATCH'}")
+    low, high = result["loadavg_1m"]
+    print(f"1-minute load average {low:.1f}..{high:.1f} during the rounds, {result['cpus']} CPUs "
+          "(other work on the machine makes req/s noisy: compare rounds, not runs)")
 
 
 def log_errors(logs: dict[str, Path]) -> None:
@@ -127,6 +140,20 @@ def queries(result: dict[str, Any], *, workers: int) -> None:
         print(f"{name:<18} p50 {p['p50_ms']:.2f} ms  p99 {p['p99_ms']:.2f} ms  "
               f"max {p['max_ms']:.2f} ms  (target p99 <= {TARGET_QUERY_P99_MS:.0f} ms): "
               f"{_met(ok)}")
+
+
+
+# -- dashboard ---------------------------------------------------------------------------
+def dashboard(result: dict[str, Any], *, workers: int) -> None:
+    print(f"{result['hosts']} hosts aggregated ({result['reports']} reports); "
+          f"{result['requests']} sequential keep-alive page requests each, one signed-in "
+          f"session, {workers} workers; server time = Server-Timing app;dur")
+    for name, f in result["pages"].items():
+        srv, wall = f["server"], f["wall"]
+        ok = srv["p99_ms"] <= TARGET_PAGE_MS
+        print(f"{name:<20} server p50 {srv['p50_ms']:6.2f} ms  p99 {srv['p99_ms']:6.2f} ms  "
+              f"(wall p50 {wall['p50_ms']:6.2f} p99 {wall['p99_ms']:6.2f})  "
+              f"target p99 <= {TARGET_PAGE_MS:.0f} ms: {_met(ok)}")
 
 
 # -- alerts ------------------------------------------------------------------------------

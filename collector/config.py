@@ -83,7 +83,8 @@ def _networks(raw: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-ALERT_RULES = ("new-public-trust-chain", "enforced-failures", "new-chain", "spike")
+ALERT_RULES = ("new-public-trust-chain", "enforced-failures", "new-chain", "spike",
+               "pins-expiring")
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 
 
@@ -123,6 +124,14 @@ def _public_url(raw: str) -> str:
     except ValueError:
         raise ValueError("is not an http:// or https:// URL with a host "
                          "(not shown: it may hold credentials)") from None
+
+
+def _expiry_days(raw: str) -> int:
+    """Days ahead the pins-expiring rule looks: 1 to 3650."""
+    value = _positive_int(raw)
+    if value > 3650:
+        raise ValueError("must be at most 3650 (days)")
+    return value
 
 
 def _rules(raw: str) -> tuple[str, ...]:
@@ -177,6 +186,17 @@ def named_tokens(entries: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     return tuple(named_token(e, i) for i, e in enumerate(entries, start=1))
 
 
+FSYNC_MODES = ("interval", "always")
+
+
+def _fsync_mode(raw: str) -> str:
+    """COLLECTOR_SPOOL_FSYNC: when a spooled report reaches the disk (SPEC §7)."""
+    mode = raw.strip().lower()
+    if mode not in FSYNC_MODES:
+        raise ValueError(f"must be one of {', '.join(FSYNC_MODES)}")
+    return mode
+
+
 def _nonempty(raw: str) -> str:
     if not raw.strip():
         raise ValueError("must not be empty")
@@ -199,8 +219,12 @@ class Settings:
     key_prefix: str = "pc"
     host_cap: int = 200
     spool_max_bytes: int = 512 * 1024 * 1024
+    # "interval": written before the 204, fsync'd within 100 ms; "always": fsync'd before it
+    spool_fsync: str = "interval"
     redis_timeout_seconds: float = 0.5
     rate_limit_per_minute: int = 0
+    rate_limit_global_per_minute: int = 0
+    rate_limit_chains_per_hour: int = 0
     trusted_proxies: tuple[str, ...] = ()
     # Alerts (SPEC section 9). Destination URLs and the secret are kept out of repr().
     alert_webhooks: tuple[str, ...] = dataclasses.field(default=(), repr=False)
@@ -208,6 +232,7 @@ class Settings:
     alert_slack_webhooks: tuple[str, ...] = dataclasses.field(default=(), repr=False)
     alert_cooldown_seconds: int = 3600
     alert_spike_min: int = 50
+    alert_pin_expiry_days: int = 30  # pins-expiring: a field pin set expires within this
     alert_rules: tuple[str, ...] = ALERT_RULES
     public_url: str = DEFAULT_PUBLIC_URL
 
@@ -256,14 +281,18 @@ _CASTS: dict[str, Callable[[str], Any]] = {
     "key_prefix": _nonempty,
     "host_cap": _positive_int,
     "spool_max_bytes": _positive_int,
+    "spool_fsync": _fsync_mode,
     "redis_timeout_seconds": _positive_float,
     "rate_limit_per_minute": _non_negative_int,
+    "rate_limit_global_per_minute": _non_negative_int,
+    "rate_limit_chains_per_hour": _non_negative_int,
     "trusted_proxies": _networks,
     "alert_webhooks": _urls,
     "alert_webhook_secret": _nonempty,
     "alert_slack_webhooks": _urls,
     "alert_cooldown_seconds": _positive_int,
     "alert_spike_min": _positive_int,
+    "alert_pin_expiry_days": _expiry_days,
     "alert_rules": _rules,
     "public_url": _public_url,
 }

@@ -21,10 +21,13 @@ from redis import Redis
 from collector import datadir
 from collector.aggregates.connection import connect
 from collector.aggregates.keys import Keys
+from collector.aggregates.limits import LimitStore
 from collector.aggregates.read.context import ReadContext
 from collector.aggregates.writer import ReportStore
 from collector.alerts.deliver import Deliverer
 from collector.alerts.destinations import destinations
+from collector.alerts.expiring import EVERY_S as EXPIRING_EVERY_S
+from collector.alerts.expiring import PinsExpiringRule
 from collector.alerts.outbox import Outbox
 from collector.alerts.rules import Alerter
 from collector.alerts.spike import EVERY_S as SPIKE_EVERY_S
@@ -55,6 +58,8 @@ class Services:
     """Sends the alert outbox to the configured destinations; None when there are none."""
     alerter: Alerter | None = None
     """Fires alerts from the write path's events; None when every rule is off."""
+    limits: LimitStore | None = None
+    """The shared rate-limit buckets in Redis; None when every COLLECTOR_RATE_LIMIT_* is 0."""
     _classes: OrderedDict[tuple[str, str], tuple[Classification, Classification]] = field(
         default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -146,6 +151,16 @@ def alerter(settings: Settings, client: Redis, keys: Keys) -> Alerter | None:
                    public_url=settings.public_url)
 
 
+def limits(settings: Settings, keys: Keys, secret: bytes) -> LimitStore | None:
+    """The shared rate limits, on their own small pool (the request threads use it), when
+    any limit is on; with every limit off nothing is built and no request touches Redis."""
+    if not (settings.rate_limit_per_minute or settings.rate_limit_global_per_minute
+            or settings.rate_limit_chains_per_hour):
+        return None
+    client = connect(_redis_url(settings), settings.redis_timeout_seconds, pool_size=8)
+    return LimitStore(client, keys, secret)
+
+
 def build(settings: Settings) -> Services:
     keys = Keys(settings.key_prefix)
     writer_client = connect(_redis_url(settings), settings.redis_timeout_seconds)
@@ -155,7 +170,7 @@ def build(settings: Settings) -> Services:
                         host_cap=settings.host_cap)
     writer = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
     spool = Spool(Path(settings.data_dir) / "spool", max_bytes=settings.spool_max_bytes,
-                  owner=writer)
+                  owner=writer, fsync=settings.spool_fsync)
     tokens, _ = datadir.api_tokens(settings.data_dir, settings.api_tokens)
     ingestor = Ingestor(store, spool, writer)
     alert = alerter(settings, writer_client, keys)
@@ -164,14 +179,20 @@ def build(settings: Settings) -> Services:
         spike = SpikeRule(writer_client, keys, alert, spike_min=settings.alert_spike_min,
                           owner=writer)
         ingestor.add_job("spike", SPIKE_EVERY_S, spike.run)
+        expiring = PinsExpiringRule(writer_client, keys, alert,
+                                    days=settings.alert_pin_expiry_days,
+                                    retention_days=settings.retention_days, owner=writer)
+        ingestor.add_job("pins-expiring", EXPIRING_EVERY_S, expiring.run)
+    secret = datadir.device_secret(settings.data_dir, settings.device_secret)
     return Services(
         alerter=alert,
+        limits=limits(settings, keys, secret),
         deliverer=deliverer(settings, keys, writer),
         settings=settings,
         ingestor=ingestor,
         reads=reads,
         classifier=classifier,
         api_tokens=tokens,
-        device_secret=datadir.device_secret(settings.data_dir, settings.device_secret),
+        device_secret=secret,
     )
 

@@ -406,7 +406,9 @@ def test_alert_defaults() -> None:
     s = Settings.from_env({})
     assert (s.alert_webhooks, s.alert_slack_webhooks, s.alert_webhook_secret) == ((), (), None)
     assert (s.alert_cooldown_seconds, s.alert_spike_min) == (3600, 50)
-    assert s.alert_rules == ("new-public-trust-chain", "enforced-failures", "new-chain", "spike")
+    assert s.alert_rules == ("new-public-trust-chain", "enforced-failures", "new-chain", "spike",
+                             "pins-expiring")
+    assert s.alert_pin_expiry_days == 30
     assert s.public_url == "http://127.0.0.1:8000"
 
 

@@ -1,22 +1,25 @@
 """Retention of the aggregates: stale hosts and chains leave the rankings, and the
 idempotency marks of dead writers are dropped.
 
-Rankings. Every write resets the TTL of ``P:{g}:hosts``, ``hosts:last``, ``hosts:failing``,
-``hosts:breaking``, ``chains`` and ``chains:last``, so on a live collector they hold every
-host and chain ever seen. :meth:`Janitor.trim` (``lua/trim.lua``) removes the members whose
-last seen is older than R (COLLECTOR_RETENTION_DAYS), by score, at most ``LIMIT`` per
-ranking per call (ZRANGEBYSCORE ... LIMIT), and sweeps the per-chain host lists: a host that
-left the rankings leaves every ``chain:FP:hosts`` too (the chains are walked with ZSCAN, at
-most ``LIMIT`` hosts checked per call). A chain ranked before ``chains:last`` existed gets
-its last seen from its hash on the way. Everything else about a stale host or chain expires
-R after its last write. The durable writer loop calls :meth:`Janitor.run` every ``EVERY_S``,
-every ``BUSY_S`` while a call hits a bound or a sweep is under way; never a request.
+Rankings. Writes keep the TTL of every shard's ``hosts``, ``hosts:last``, ``hosts:failing``,
+``hosts:breaking``, ``chains`` and ``chains:last`` (``P:{g:T}``), so on a live collector they
+hold every host and chain ever seen. :meth:`Janitor.trim` removes the members whose last seen
+is older than R (COLLECTOR_RETENTION_DAYS), by score, at most ``LIMIT`` per ranking and shard
+per call (``lua/trim.lua``, one call per shard in one round trip), and sweeps the per-chain
+host lists: a host that left the rankings leaves every ``chain:FP:hosts`` too. The chains are
+walked shard by shard with ZSCAN, at most ``LIMIT`` hosts checked per call; a host's last
+seen is read in its own shard, and ``lua/sweep.lua`` removes it from the chain's list only if
+its score there has not changed since (it was not written again meanwhile). Everything else
+about a stale host or chain expires R after its last write. The durable writer loop calls
+:meth:`Janitor.run` every ``EVERY_S``, every ``BUSY_S`` while a call hits a bound or a sweep
+is under way; never a request.
 
 Marks. Each writer (one per worker process, plus ``<writer>.d`` for its direct writes)
-leaves a field in ``P:{g}:applied`` and in the ``applied`` hash of every host it wrote; a
-worker restart adds new ones forever. When the durable side finds a writer gone for good it
-calls :meth:`Janitor.retire`: the writer is recorded in ``P:{g}:retired`` (writer -> when,
-ms) and its global mark dropped (``lua/retire.lua``). Every writer process learns the retired
+leaves a field in ``P:{g}:applied``, in each shard's ``P:{g:T}:applied`` and in the
+``applied`` hash of every host it wrote; a worker restart adds new ones forever. When the
+durable side finds a writer gone for good it calls :meth:`Janitor.retire`: the writer is
+recorded in ``P:{g}:retired`` (writer -> when, ms) and its global marks dropped
+(``lua/retire.lua``, and an HDEL in each shard). Every writer process learns the retired
 ids (at each :meth:`Janitor.run`) and drops them from the ``applied`` hash of each host a batch
 touches (a pipelined HDEL after the host scripts, :class:`RetiredMarks`, once per host and
 newly retired id). A host not written since keeps the mark until its keys expire, at most R
@@ -39,6 +42,7 @@ come back, which is safe.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -52,6 +56,7 @@ import redis
 from collector.aggregates import scripts
 from collector.aggregates.keys import Keys
 from collector.aggregates.read.params import FINGERPRINT
+from collector.aggregates.read.replies import OTHER
 from collector.aggregates.writer import ReportStore, StorageUnavailable
 
 log = logging.getLogger("collector.retention")
@@ -156,8 +161,10 @@ class Janitor:
         self.marks = RetiredMarks(store.keys)
         store.cleanup = self.marks
         self._trim = self.client.register_script(scripts.source("trim"))
+        self._sweep_script = self.client.register_script(scripts.source("sweep"))
         self._retire = self.client.register_script(scripts.source("retire"))
-        self._cursor: int | None = None  # ZSCAN cursor over the chains; None: no pass
+        self._shard = 0  # the shard whose chains the sweep walks
+        self._cursor: int | None = None  # ZSCAN cursor over that shard's chains; None: no pass
         self._sweep: deque[str] = deque()  # chains of this pass still to sweep
         self._rank = 0  # where the first of them resumes
         self.busy = False
@@ -196,44 +203,111 @@ class Janitor:
             self.marks.update((_text(w) for w in found), complete=True)
 
     def _next_chains(self) -> list[str]:
+        """Chains to sweep: the rest of this pass, topped up from the shards' ZSCAN."""
+        shards = self.keys.glob.shards
         if not self._sweep and self._cursor is None:
-            self._cursor, self._rank = 0, 0  # start a pass
-        if len(self._sweep) < SWEEP_CHAINS and self._cursor is not None:
-            cursor = self._cursor
+            self._shard, self._cursor, self._rank = 0, 0, 0  # start a pass
+        while len(self._sweep) < SWEEP_CHAINS and self._cursor is not None:
+            cursor, shard = self._cursor, shards[self._shard]
             got: tuple[int, list[Any]] | None = self._call(
-                "sweep", lambda: self.client.zscan(self.keys.glob.chains, cursor,
-                                                   count=SWEEP_CHAINS))
-            if got is None:
-                self._cursor = None
-            else:
-                self._cursor = int(got[0]) or None
+                "sweep", functools.partial(self.client.zscan, shard.chains, cursor,
+                                           count=SWEEP_CHAINS))
+            self._cursor = None if got is None else int(got[0]) or None
+            if got is not None:
                 self._sweep.extend(fp for fp in (_text(m) for m, _ in got[1])
                                    if FINGERPRINT.fullmatch(fp) and fp not in self._sweep)
-        return list(self._sweep)[:SWEEP_CHAINS]
+            if self._cursor is None and got is not None and self._shard + 1 < len(shards):
+                self._shard, self._cursor = self._shard + 1, 0  # the next shard's chains
+            elif self._cursor is not None:
+                break  # one ZSCAN step per call is enough work
+        return list(self._sweep)
 
     def trim(self) -> Trimmed:
         """One bounded call: stale hosts and chains leave the rankings (see the module)."""
         g = self.keys.glob
         now = self._now_ms()
-        chains = self._next_chains()
-        keys = [g.hosts, g.hosts_last, g.hosts_failing, g.hosts_breaking, g.chains,
-                g.chains_last, g.retired(),
-                *(k for fp in chains for k in (g.chain(fp), g.chain_hosts(fp)))]
-        args: list[str | int] = [now - self.retention_s * 1000,
-                                 now - (self.retention_s + FORGET_MARGIN_S) * 1000,
-                                 self.limit, self.retention_s, self._rank, *chains]
-        res = self._call("trim", lambda: self._trim(keys=keys, args=args))
-        if res is None:
-            self._sweep.clear()
-            self._cursor, self._rank, self.busy = None, 0, False
-            return Trimmed()
-        hosts, trimmed_chains, forgotten, finished, rank, removed = (int(x) for x in res)
-        for _ in range(finished):
-            self._sweep.popleft()
-        self._rank = rank
+        cutoff = now - self.retention_s * 1000
+        forget = now - (self.retention_s + FORGET_MARGIN_S) * 1000
+        try:
+            with self.client.pipeline(transaction=False) as pipe:
+                for s in g.shards:
+                    self._trim(keys=[s.hosts, s.hosts_last, s.hosts_failing, s.hosts_breaking,
+                                     s.chains, s.chains_last],
+                               args=[cutoff, self.limit], client=pipe)
+                pipe.zremrangebyscore(g.retired(), "-inf", f"({forget}")
+                replies = pipe.execute(raise_on_error=False)
+        except redis.RedisError as exc:
+            raise StorageUnavailable(type(exc).__name__) from exc
+        hosts = chains = 0
+        bound = False
+        for res in replies[:-1]:
+            if isinstance(res, redis.ResponseError):
+                log.warning("retention trim refused by redis: %s", res)
+                continue
+            if isinstance(res, Exception):
+                raise StorageUnavailable(type(res).__name__) from res
+            hosts += int(res[0])
+            chains += int(res[1])
+            bound = bound or max(int(res[0]), int(res[1])) >= self.limit
+        forgotten = replies[-1]
+        if isinstance(forgotten, Exception):
+            log.warning("retention forget refused by redis: %s", forgotten)
+            forgotten = 0
+        removed = self._sweep_hosts(cutoff)
         sweeping = bool(self._sweep) or self._cursor is not None
-        self.busy = sweeping or max(hosts, trimmed_chains, forgotten) >= self.limit
-        return Trimmed(hosts, trimmed_chains, forgotten, removed, self.busy)
+        self.busy = sweeping or bound or int(forgotten) >= self.limit
+        return Trimmed(hosts, chains, int(forgotten), removed, self.busy)
+
+    def _sweep_hosts(self, cutoff: int) -> int:
+        """Check at most ``limit`` hosts of the chains' host lists; remove the stale ones."""
+        g = self.keys.glob
+        budget, removed = self.limit, 0
+        for fp in self._next_chains():
+            members, rank, asked = g.chain_hosts(fp), self._rank, budget
+            got: list[Any] | None = self._call("sweep", functools.partial(
+                self.client.zrange, members, rank, rank + asked - 1, withscores=True))
+            rows = [(_text(m), float(sc)) for m, sc in got or []]
+            hosts = [h for h, _ in rows if h != OTHER]
+            lasts = dict(zip(hosts, self._last_seen(hosts), strict=True))
+            stale = [(h, sc) for h, sc in rows
+                     if h != OTHER and (lasts[h] is None or float(lasts[h]) < cutoff)]
+            gone = 0
+            if stale:
+                args = [x for h, sc in stale for x in (h, repr(sc))]
+                found: Any = self._call("sweep", functools.partial(
+                    self._sweep_script, keys=[members], args=args))
+                gone = int(found or 0)
+            removed += gone
+            budget -= len(rows)
+            if got is None or len(rows) < asked:  # its list is done (or of the wrong type)
+                self._sweep.popleft()
+                self._rank = 0
+            else:
+                self._rank = rank + len(rows) - gone  # a removal moves the rest one rank down
+            if budget <= 0:
+                break
+        return removed
+
+    def _last_seen(self, hosts: list[str]) -> list[Any]:
+        """Each host's ``hosts:last`` score, read in its own shard (None: not ranked)."""
+        if not hosts:
+            return []
+        g = self.keys.glob
+        groups: dict[str, list[int]] = {}
+        for i, h in enumerate(hosts):
+            groups.setdefault(g.of_host(h).hosts_last, []).append(i)
+        out: list[Any] = [None] * len(hosts)
+        found: list[Any] | None = self._call("sweep", lambda: self._zmscores(groups, hosts))
+        for ix, scores in zip(groups.values(), found or [], strict=False):
+            for i, score in zip(ix, scores, strict=True):
+                out[i] = score
+        return out
+
+    def _zmscores(self, groups: dict[str, list[int]], hosts: list[str]) -> list[Any]:
+        with self.client.pipeline(transaction=False) as pipe:
+            for key, ix in groups.items():
+                pipe.zmscore(key, [hosts[i] for i in ix])
+            return list(pipe.execute())
 
     def retire(self, writers: Iterable[str] = ()) -> int:
         """Retire writer ids that can never deliver a record again (the caller's proof, see
@@ -248,8 +322,15 @@ class Janitor:
         ids = sorted(self._unretired)
         g = self.keys.glob
         args: list[str | int] = [self._now_ms(), self.retention_s + FORGET_MARGIN_S, *ids]
-        res = self._call("retire", lambda: self._retire(keys=[g.applied, g.retired()],
-                                                        args=args))
+
+        def run() -> Any:
+            with self.client.pipeline(transaction=False) as pipe:
+                for s in g.shards:
+                    pipe.hdel(s.applied, *ids)
+                self._retire(keys=[g.applied, g.retired()], args=args, client=pipe)
+                return pipe.execute()[-1]
+
+        res = self._call("retire", run)
         if res is None:
             return 0
         self._unretired.difference_update(ids)

@@ -1,25 +1,34 @@
-"""Writes reports into Redis: a batch is one script per host plus one global script.
+"""Writes reports into Redis: a batch, merged first, is one script per slot it touches.
 
-Each report touches two slots: its host's (``{h:HID}``) and the global one (``{g}``). Each
-script first checks its slot's (writer, sequence) high-water mark, so replaying a report
-after a lost reply or a Redis restart never counts it twice, and checks key types before
-writing, so a runtime error can never leave half a batch behind. Scripts sum a batch before
-writing: Redis work grows with distinct hosts/chains/apps per batch, not with reports.
+Each report touches its host's slot (``{h:HID}``), the unsharded global one (``{g}``: totals,
+classes, devices) and one or two global shards (``{g:T}``: its host's rankings, its chain's;
+``keys`` says which). ``merge`` sums the batch per slot before anything is sent, so a script
+receives one increment per distinct counter and each distinct device once per HyperLogLog:
+Redis work grows with what is distinct in a batch, not with its reports. Each script first
+checks its slot's (writer, sequence) high-water mark, so replaying a report after a lost reply
+or a Redis restart never counts it twice, and reads every key it writes before writing, so a
+key of the wrong type can never leave half a batch behind. When a replay's batch straddles a
+slot's mark (the batch was cut differently the first time), the script applies nothing and
+says so, and the writer sends that slot the reports after the mark.
 
 Alert events (a new (host, chain) pair; the first enforcing failure on a public-trust pair)
 are decided by the host script where the report is counted, so two writers or a replay never
 decide one twice. The script keeps them in the host's ``events`` list until ``on_events`` has
 returned, then the writer removes them: a lost reply only delays an event to the next write
 to that host (a replay of the batch, typically), and the alerter's cooldown dedupes it.
+
+Certificates (``P:{g:T}:cert:CERT``) are written outside the scripts, ``SET NX`` with a TTL
+of R + 1 h: idempotent, so they need no mark; each process sends a chain's certificates at
+most once an hour (and again after Redis restarts).
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -29,12 +38,25 @@ from redis.cluster import RedisCluster
 
 from collector.aggregates import scripts
 from collector.aggregates.keys import Keys
-from collector.intake.report import Report
-from collector.intel.classify import PUBLIC_TRUST
+from collector.aggregates.merge import (
+    REFRESH_MS,
+    Stamped,
+    app_key,
+    cert_hashes,
+    global_call,
+    host_call,
+    pinset_key,
+    shard_call,
+    shard_items,
+)
+
+__all__ = ["FIRST_FAILING", "NEW_PAIR", "MarkCleanup", "PairEvent", "PoisonRecord",
+           "ReportStore", "Stamped", "StorageUnavailable", "app_key", "pinset_key"]
 
 CHAIN_HOSTS_CAP = 1000
 NEW_PAIR = "new-pair"
 FIRST_FAILING = "first-failing"
+CERTS_REMEMBERED = 4096  # chains whose certificates this process sent recently
 
 log = logging.getLogger("collector.writer")
 
@@ -71,57 +93,7 @@ class PoisonRecord(Exception):
         self.indices = indices
 
 
-@dataclass(frozen=True)
-class Stamped:
-    """A report with the writer id and sequence number that make its writes idempotent."""
-
-    report: Report
-    writer: str
-    seq: int
-
-
-def app_key(report: Report) -> str:
-    return _app_key(report.app_id, report.app_version, report.platform)
-
-
-@functools.lru_cache(maxsize=1024)
-def _app_key(app_id: str | None, version: str | None, platform: str | None) -> str:
-    return json.dumps([app_id or "", version or "", platform or ""], separators=(",", ":"))
-
-
-def pinset_key(report: Report) -> str:
-    return _pinset_key(report.known_pins, report.pins_expiration)
-
-
-@functools.lru_cache(maxsize=1024)
-def _pinset_key(pins: tuple[str, ...], expiration: str | None) -> str:
-    return json.dumps([list(pins), expiration], separators=(",", ":"))
-
-
-@functools.lru_cache(maxsize=64)
-def _day_name(day_number: int) -> str:
-    return time.strftime("%Y%m%d", time.gmtime(day_number * 86_400))
-
-
-def _day_parts(received_ms: int, retention_s: int) -> tuple[str, str, int]:
-    """UTC day (YYYYMMDD), hour ("HH") and the day keys' expiry (unix s) of a report."""
-    day_number = received_ms // 86_400_000
-    hour = received_ms // 3_600_000 % 24
-    return _day_name(day_number), f"{hour:02d}", (day_number + 1) * 86_400 + retention_s
-
-
-def _risk(r: Report) -> str:
-    """"F": an enforcing client failed on a public-trust pair (losing service now); "B": a
-    report-only one (at risk if it enforced); "0": neither."""
-    if r.classification != PUBLIC_TRUST or r.enforce is None:
-        return "0"
-    return "F" if r.enforce else "B"
-
-
-# Fields of one report inside a script argument. Every value is a number, a hex digest,
-# a normalised hostname, a fixed word or JSON, and validated text never holds a control
-# character, so a tab cannot occur inside a field.
-SEP = "\t"
+SEP = "\t"  # separates the fields of an event entry
 
 
 class _Script:
@@ -131,8 +103,8 @@ class _Script:
         self.source = scripts.source(name)
         self.sha = hashlib.sha1(self.source.encode("utf-8"), usedforsecurity=False).hexdigest()
 
-    def queue(self, pipe: Any, keys: list[str], args: list[Any]) -> None:
-        pipe.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+    def command(self, keys: list[str], args: list[Any]) -> tuple[Any, ...]:
+        return ("EVALSHA", self.sha, len(keys), *keys, *args)
 
 
 class MarkCleanup(Protocol):
@@ -145,6 +117,25 @@ class MarkCleanup(Protocol):
     def plan(self, hostnames: Sequence[str]) -> list[tuple[str, tuple[str, ...], str, int]]: ...
 
     def done(self, plan: list[tuple[str, tuple[str, ...], str, int]]) -> None: ...
+
+
+class _Unit:
+    """One script call of a batch: its script, the batch's reports it covers (indices), and
+    how to build its KEYS and ARGV from reports."""
+
+    __slots__ = ("build", "indices", "result", "script")
+
+    def __init__(self, script: _Script, indices: list[int],
+                 build: Callable[[list[Stamped]], tuple[list[str], list[Any]]]) -> None:
+        self.script, self.indices, self.build = script, indices, build
+        self.result: Any = None
+
+
+def _straddled(res: Any) -> int | None:
+    """The slot's mark when a script applied nothing because the mark falls inside the batch."""
+    if isinstance(res, list) and len(res) == 2 and res[0] == -1:
+        return int(res[1])
+    return None
 
 
 class ReportStore:
@@ -160,103 +151,83 @@ class ReportStore:
         self.host_cap = host_cap
         self._host = _Script("host")
         self._global = _Script("global")
+        self._shard = _Script("shard")
         self.cleanup: MarkCleanup | None = None  # set by retention.Janitor
+        self._certs_sent: OrderedDict[str, float] = OrderedDict()  # FP -> monotonic s
+        self._run_id: str | None = None
 
-    def _days(self, items: list[Stamped]) -> tuple[dict[str, int], list[int], list[str]]:
-        """UTC days of a batch (numbered from 1 for the script), their expiries, and for
-        each report "<day number>\t<hour>"."""
-        days: dict[str, int] = {}
-        expires: list[int] = []
-        when: list[str] = []
-        for item in items:
-            day, hour, expire_at = _day_parts(item.report.received_ms, self.retention_s)
-            index = days.get(day)
-            if index is None:
-                index = days[day] = len(days) + 1
-                expires.append(expire_at)
-            when.append(f"{index}{SEP}{hour}")
-        return days, expires, when
-
-    def _queue_host(self, pipe: Any, hostname: str, items: list[Stamped]) -> None:
+    def _host_unit(self, hostname: str, indices: list[int]) -> _Unit:
         hk = self.keys.host(hostname)
-        days, expires, when = self._days(items)
-        chains: dict[str, int] = {}
-        verdict: dict[str, tuple[str, str, str]] = {}  # the pair's class: the latest report's
-        risky_apps: dict[str, int] = {}
-        records: list[str] = []
-        for item, day_hour in zip(items, when, strict=True):
-            r = item.report
-            app, test = app_key(r), r.is_test
-            index, risk = 0, "0"
-            if not test:
-                index = chains.setdefault(r.chain.fingerprint, len(chains) + 1)
-                verdict[r.chain.fingerprint] = (r.classification, r.label or "",
-                                                r.class_version or "")
-                risk = _risk(r)
-                if risk != "0":
-                    risky_apps.setdefault(app, len(risky_apps) + 1)
-            result = r.validation_result if r.validation_result is not None else "none"
-            records.append(SEP.join((
-                str(item.seq), str(r.received_ms), r.device, day_hour, str(index), app,
-                str(result), r.enforcement, pinset_key(r), risk, ",".join(r.flags),
-                "1" if test else "0")))
-        day_keys = [k for d in days for k in (hk.day(d), hk.devices_day(d), hk.failing_day(d),
-                                              hk.breaking_day(d))]
-        pair_keys = [k for fp in chains
-                     for k in (hk.pair(fp), hk.pair_devices(fp), hk.pair_apps(fp),
-                               *(k for d in days
-                                 for k in (hk.pair_day(fp, d), hk.pair_devices_day(fp, d))))]
-        app_keys = [k for a in risky_apps for k in (hk.failing_app(a), hk.breaking_app(a))]
-        self._host.queue(pipe, [*hk.fixed(), *day_keys, *pair_keys, *app_keys],
-                         [items[0].writer, self.retention_s, self.host_cap, hostname,
-                          hk.pair_prefix, len(days), *expires, len(chains),
-                          *(v for fp in chains for v in (fp, *verdict[fp])),
-                          len(risky_apps), *risky_apps,
-                          "1" if self.on_events is not None else "0", *records])
+        return _Unit(self._host, indices, functools.partial(
+            host_call, hk, hostname, retention_s=self.retention_s, cap=self.host_cap,
+            events=self.on_events is not None))
 
-    def _queue_global(self, pipe: Any, items: list[Stamped]) -> None:
+    def _global_units(self, items: Sequence[Stamped]) -> list[_Unit]:
         g = self.keys.glob
-        days, expires, when = self._days(items)
-        chains: dict[str, int] = {}
-        first: dict[str, Report] = {}  # certificates and port: as the chain was first seen
-        verdict: dict[str, tuple[str, str, str]] = {}  # its class: the latest report's
-        records: list[str] = []
-        for item, day_hour in zip(items, when, strict=True):
+        units = [_Unit(self._global, list(range(len(items))),
+                       functools.partial(global_call, g, retention_s=self.retention_s))]
+        for index, ix in sorted(shard_items(g, items).items()):
+            units.append(_Unit(self._shard, ix, functools.partial(
+                shard_call, g.shards[index], index, retention_s=self.retention_s,
+                chain_hosts_cap=CHAIN_HOSTS_CAP)))
+        return units
+
+    def _cert_writes(self, items: Sequence[Stamped]) -> tuple[list[tuple[Any, ...]], list[str]]:
+        """SET NX and EXPIRE of the certificates of chains not sent within the hour, and
+        those chains (to remember once Redis has taken them)."""
+        now = time.monotonic()
+        out: list[tuple[Any, ...]] = []
+        fps: dict[str, None] = {}
+        ttl = self.retention_s + REFRESH_MS // 1000
+        for item in items:
             r = item.report
             fp = r.chain.fingerprint
-            index, risk = 0, "0"
-            if not r.is_test:
-                index = chains.setdefault(fp, len(chains) + 1)
-                first.setdefault(fp, r)
-                # A record spooled before chain classes existed carries its pair class and no
-                # version (so the read side sees it as stale and recomputes).
-                verdict[fp] = (r.chain_classification or r.classification,
-                               (r.chain_label if r.chain_classification else r.label) or "",
-                               r.class_version or "")
-                risk = _risk(r)
-            records.append(SEP.join((str(item.seq), str(r.received_ms), r.device, day_hour,
-                                     r.hostname, str(index), r.classification, risk,
-                                     "1" if r.is_test else "0")))
-        day_keys = [k for d in days for k in (g.day(d), g.day_hosts(d), g.day_chains(d),
-                                              g.devices_day(d), g.day_failing(d),
-                                              g.day_breaking(d))]
-        chain_keys: list[str] = []
-        chain_args: list[Any] = []
-        for fp in chains:
-            chain = first[fp].chain
-            chain_keys += [g.chain(fp), g.chain_hosts(fp),
-                           *(k for d in days for k in (g.chain_day(fp, d),
-                                                       g.chain_hosts_day(fp, d))),
-                           *(g.cert(h) for h in chain.cert_hashes)]
-            chain_args += [fp, *verdict[fp], first[fp].port, len(chain.ders), *chain.ders]
-        self._global.queue(pipe, [*g.fixed(), *day_keys, *chain_keys],
-                           [items[0].writer, self.retention_s, CHAIN_HOSTS_CAP, len(days),
-                            *expires, len(chains), *chain_args, *records])
+            if r.is_test or fp in fps:
+                continue
+            sent = self._certs_sent.get(fp)
+            if sent is not None and now - sent < REFRESH_MS / 1000:
+                continue
+            fps[fp] = None
+            for h, der in zip(cert_hashes(r.chain.ders), r.chain.ders, strict=True):
+                key = self.keys.glob.cert(h)
+                out += [("SET", key, der, "NX"), ("EXPIRE", key, ttl)]
+        return out, list(fps)
+
+    def _certs_done(self, fps: list[str]) -> None:
+        now = time.monotonic()
+        for fp in fps:
+            self._certs_sent[fp] = now
+            self._certs_sent.move_to_end(fp)
+        while len(self._certs_sent) > CERTS_REMEMBERED:
+            self._certs_sent.popitem(last=False)
+
+    def _apply(self, items: Sequence[Stamped], units: list[_Unit],
+               extra: list[tuple[Any, ...]]) -> list[Any]:
+        """Run the units (and ``extra`` commands) in one round trip; a unit whose slot mark
+        falls inside its part of the batch is sent again with the reports after the mark."""
+        todo = units
+        while todo:
+            calls = [u.script.command(*u.build([items[i] for i in u.indices])) for u in todo]
+            results = self._run([*calls, *extra])
+            extra = []
+            again = []
+            for u, res in zip(todo, results, strict=False):
+                mark = _straddled(res)
+                if mark is None:
+                    u.result = res
+                    continue
+                u.indices = [i for i in u.indices if items[i].seq > mark]
+                if u.indices:
+                    again.append(u)
+                else:
+                    u.result = 0
+            todo = again
+        return [u.result for u in units]
 
     def write(self, items: Sequence[Stamped]) -> int:
         """Apply a batch of one writer's reports, in sequence order; returns how many were new.
 
-        The host scripts run first and the global one only after them, so a record Redis
+        The host scripts run first and the global ones only after them, so a record Redis
         refuses (PoisonRecord) has been counted nowhere. StorageUnavailable means Redis did
         not confirm everything: replaying the batch is safe. In the same round trip, after
         the host scripts, ``cleanup`` drops retired writers' marks from the batch's hosts.
@@ -268,19 +239,25 @@ class ReportStore:
             by_host.setdefault(item.report.hostname, []).append(i)
         cleanup = self.cleanup
         drop = cleanup.plan(list(by_host)) if cleanup is not None else []
-        results = self._run([*(lambda pipe, h=h, ix=ix: self._queue_host(
-            pipe, h, [items[i] for i in ix]) for h, ix in by_host.items()),
-            *(lambda pipe, k=k, ids=ids: pipe.execute_command("HDEL", k, *ids)
-              for k, ids, *_ in drop)])[: len(by_host)]
+        units = [self._host_unit(h, ix) for h, ix in by_host.items()]
+        results = self._apply(items, units, [("HDEL", k, *ids) for k, ids, *_ in drop])
         if cleanup is not None and drop:
             cleanup.done(drop)
         poison = [i for res, ix in zip(results, by_host.values(), strict=True)
-                  if isinstance(res, redis.ResponseError) and "WRONGTYPE" in str(res) for i in ix]
+                  if _wrongtype(res) for i in ix]
         if poison:
             raise PoisonRecord(poison, "a collector key has the wrong type")
         if self.on_events is not None:
             self._events(items, list(by_host), results)
-        return int(self._run([lambda pipe: self._queue_global(pipe, list(items))])[0])
+        units = self._global_units(items)
+        certs, fps = self._cert_writes(items)
+        results = self._apply(items, units, certs)
+        self._certs_done(fps)
+        poison = sorted({i for res, u in zip(results, units, strict=True) if _wrongtype(res)
+                         for i in u.indices})
+        if poison:
+            raise PoisonRecord(poison, "a global collector key has the wrong type")
+        return int(results[0])
 
     def _events(self, items: Sequence[Stamped], hostnames: list[str], results: list[Any]) -> None:
         """Hand the host scripts' pending events to ``on_events``; once it returns, remove
@@ -314,13 +291,14 @@ class ReportStore:
         except redis.RedisError as exc:
             log.warning("alert events handled but not cleared (%s)", type(exc).__name__)
 
-    def _run(self, queue: list[Any]) -> list[Any]:
+    def _run(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """One pipelined round trip; loads the scripts once if Redis lost them."""
         for attempt in (1, 2):
             try:
                 with self.client.pipeline(transaction=False) as pipe:
-                    for add in queue:
-                        add(pipe)
+                    queue: Any = pipe  # execute_command is untyped in redis-py
+                    for command in commands:
+                        queue.execute_command(*command)
                     results: list[Any] = pipe.execute(raise_on_error=False)
             except redis.RedisError as exc:
                 raise StorageUnavailable(type(exc).__name__) from exc
@@ -329,14 +307,14 @@ class ReportStore:
                 self._load_scripts()
                 continue
             for res in results:
-                if isinstance(res, Exception) and "WRONGTYPE" not in str(res):
+                if isinstance(res, Exception) and not _wrongtype(res):
                     raise StorageUnavailable(type(res).__name__) from res
             return results
         raise StorageUnavailable("NoScriptError")
 
     def _load_scripts(self) -> None:
         try:
-            for script in (self._host, self._global):
+            for script in (self._host, self._global, self._shard):
                 self.client.script_load(script.source)
         except redis.RedisError as exc:
             raise StorageUnavailable(type(exc).__name__) from exc
@@ -346,8 +324,17 @@ class ReportStore:
         try:
             if isinstance(self.client, RedisCluster):  # any primary restarting counts
                 infos = self.client.info("server", target_nodes=RedisCluster.PRIMARIES)
-                return ",".join(sorted(str(i.get("run_id", "")) for i in infos.values()))
-            info = self.client.info("server")
+                found = ",".join(sorted(str(i.get("run_id", "")) for i in infos.values()))
+            else:
+                info = self.client.info("server")
+                found = str(info.get("run_id", ""))
         except redis.RedisError as exc:
             raise StorageUnavailable(type(exc).__name__) from exc
-        return str(info.get("run_id", ""))
+        if found != self._run_id:  # a restart may have lost certificates: send them again
+            self._run_id = found
+            self._certs_sent.clear()
+        return found
+
+
+def _wrongtype(res: Any) -> bool:
+    return isinstance(res, redis.ResponseError) and "WRONGTYPE" in str(res)

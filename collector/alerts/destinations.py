@@ -38,6 +38,8 @@ TITLES = {
     "enforced-failures": "Enforcing clients are failing: users are losing service now",
     "new-chain": "New chain",
     "spike": "Report spike",
+    "pins-expiring": "A pin set still in the field expires soon: then it is no longer "
+                     "enforced",
 }
 
 
@@ -169,6 +171,11 @@ def slack_text(alert: dict[str, Any]) -> str:
         if alert.get("label"):
             chain += f" ({_esc(alert['label'])})"
         lines.append(chain)
+    pin_set = alert.get("pin_set")
+    if isinstance(pin_set, dict):
+        lines.append(f"pin set expires {_esc(pin_set.get('expiration'))} (in "
+                     f"{_esc(pin_set.get('days_to_expiry'))} days), "
+                     f"{_esc(len(pin_set.get('app_versions') or []))} app versions")
     seen = f"{_esc(alert.get('reports'))} reports from {_esc(alert.get('devices'))} devices"
     if alert.get("first_seen"):
         seen += f", first seen {_esc(alert['first_seen'])}"

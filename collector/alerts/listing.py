@@ -38,7 +38,10 @@ def alert_item(raw: Any) -> dict[str, Any] | None:
         return None
     if not isinstance(doc, dict):
         return None
-    return {k: doc.get(k) for k in ALERT_FIELDS}
+    item = {k: doc.get(k) for k in ALERT_FIELDS}
+    if isinstance(doc.get("pin_set"), dict):  # pins-expiring: the pin set it is about
+        item["pin_set"] = doc["pin_set"]
+    return item
 
 
 def alerts_page(client: redis.Redis, log_key: str, cursor: str | None, limit: int) \

@@ -75,12 +75,14 @@ class Outbox:
         self.cooldown_s = cooldown_s
         self._script = client.register_script(scripts.source("enqueue", "collector.alerts"))
 
-    def fire(self, alert: dict[str, Any]) -> bool:
+    def fire(self, alert: dict[str, Any], subject: str | None = None) -> bool:
         """Enqueue ``alert`` unless its (rule, host, chain) is cooling down; True if it fired.
+        ``subject`` stands for the chain when the alert is about something else (the pin set
+        of ``pins-expiring``).
 
         Raises redis errors (the caller decides whether to retry)."""
         ak = self.keys
-        keys = [ak.cooldown(alert["rule"], alert["hostname"], alert["fingerprint"]),
+        keys = [ak.cooldown(alert["rule"], alert["hostname"], subject or alert["fingerprint"]),
                 ak.log, ak.outbox]
         args = [self.cooldown_s, alert["id"], encode(alert), LOG_MAXLEN, *self.destinations]
         return bool(self._script(keys=keys, args=args))

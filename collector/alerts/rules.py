@@ -7,7 +7,8 @@ The write path decides events atomically (``aggregates.writer.PairEvent``) and h
 * a new pair of any other class: ``new-chain`` (a brand-new host's first chain included);
 * a public-trust pair's first failing report from an enforcing client: ``enforced-failures``.
 
-``spike`` is evaluated periodically (``spike.SpikeRule``). A rule not in
+``spike`` and ``pins-expiring`` are evaluated periodically (``spike.SpikeRule``,
+``expiring.PinsExpiringRule``). A rule not in
 COLLECTOR_ALERT_RULES fires nothing; a pair ignored in triage (itself, or an issuer of its
 chain) fires nothing. Everything else goes to ``Outbox.fire``, whose cooldown key keeps one
 alert per (rule, host, chain) per period across workers and replays.
@@ -31,7 +32,8 @@ NEW_PUBLIC_TRUST_CHAIN = "new-public-trust-chain"
 ENFORCED_FAILURES = "enforced-failures"
 NEW_CHAIN = "new-chain"
 SPIKE = "spike"
-RULES = (NEW_PUBLIC_TRUST_CHAIN, ENFORCED_FAILURES, NEW_CHAIN, SPIKE)
+PINS_EXPIRING = "pins-expiring"  # evaluated periodically: alerts.expiring
+RULES = (NEW_PUBLIC_TRUST_CHAIN, ENFORCED_FAILURES, NEW_CHAIN, SPIKE, PINS_EXPIRING)
 
 Ignored = Callable[[redis.Redis, Keys, str, str, Sequence[str]], bool]
 

@@ -21,7 +21,8 @@ from typing import Any
 import redis
 
 from collector.aggregates.keys import Keys
-from collector.aggregates.read.replies import pfcount, text
+from collector.aggregates.read.rankings import latest_hosts
+from collector.aggregates.read.replies import pfcount
 from collector.alerts.rules import SPIKE, Alerter
 
 EVERY_S = 60.0
@@ -58,10 +59,8 @@ class SpikeRule:
         if not self.client.set(self.keys.alerts.spike_lease, self.owner, nx=True, px=lease_ms):
             return 0
         now = self.wall()
-        found: Any = self.client.zrevrangebyscore(
-            self.keys.glob.hosts_last, "+inf", int((now - WINDOW_S) * 1000),
-            start=0, num=CANDIDATES)
-        hosts = [text(h) for h in found]
+        hosts = latest_hosts(self.client, self.keys.glob.shards, int((now - WINDOW_S) * 1000),
+                             CANDIDATES)
         fired = 0
         for hostname, recent in self._recent(hosts, now):
             if recent <= self.spike_min:

@@ -208,6 +208,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--timeout", type=float, default=10.0)
     t.add_argument("--json", action="store_true", help="print the answer as a JSON object")
     t.set_defaults(func=_send)
+    from collector.cli import rehearse  # field pin inventory and rotation rehearsal
+    rehearse.add_commands(sub, common)
     return p
 
 

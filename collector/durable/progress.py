@@ -1,8 +1,9 @@
 """How far each worker's writer has got, shared through tiny mmap'd files in the spool dir.
 
-A 204 means "on disk"; the report reaches Redis a few milliseconds later. An analyst read
+A 204 means "on disk"; the report reaches Redis up to a linger later. An analyst read
 that follows a 204 should see it, even when another worker took the report, so reads wait
-(briefly) until every live writer has acknowledged in Redis what it committed to disk.
+(briefly) until every live writer has acknowledged in Redis what it committed to disk, and
+bump a counter (``Kicks``) that ends every writer's linger, so they do not wait it out.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import struct
 from collector.durable.owners import owner_alive
 
 _LAG = struct.Struct(">QQ")  # committed sequence, acknowledged sequence
+_KICK = struct.Struct(">Q")
+KICK_FILE = "kick"
 
 
 class Progress:
@@ -56,3 +59,47 @@ class Progress:
             if acked < committed and owner_alive(directory, owner):
                 return False
         return True
+
+
+class Kicks:
+    """A counter in the spool dir: a reader bumps it (``kick``), every writer sees the change
+    (``kicked``) on its next look and sends what it holds instead of lingering on."""
+
+    def __init__(self, directory: str) -> None:
+        os.makedirs(directory, exist_ok=True)
+        fd = os.open(os.path.join(directory, KICK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            if os.fstat(fd).st_size < _KICK.size:
+                os.ftruncate(fd, _KICK.size)
+            self._map = mmap.mmap(fd, _KICK.size)
+        finally:
+            os.close(fd)
+        self._seen = self._value()
+
+    def _value(self) -> int:
+        value: int = _KICK.unpack_from(self._map, 0)[0]
+        return value
+
+    def kicked(self) -> bool:
+        """True once per change since the last look."""
+        value = self._value()
+        if value == self._seen:
+            return False
+        self._seen = value
+        return True
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._map.close()
+
+    @staticmethod
+    def kick(directory: str) -> None:
+        """Ask every writer of this spool to send now (best effort: never raises)."""
+        with contextlib.suppress(OSError):
+            fd = os.open(os.path.join(directory, KICK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                raw = os.pread(fd, _KICK.size, 0)
+                value = _KICK.unpack(raw)[0] if len(raw) == _KICK.size else 0
+                os.pwrite(fd, _KICK.pack((value + 1) % 2**64), 0)
+            finally:
+                os.close(fd)

@@ -7,6 +7,7 @@ counters the metrics publish agree whichever path wrote.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from collector.aggregates.writer import PoisonRecord, ReportStore, Stamped
@@ -21,12 +22,28 @@ class IngestStats:
     replayed: int = 0
     dead_lettered: int = 0
     refused: int = 0
+    overflows: int = 0  # times the outbox was full and the writer caught up from disk
     redis_errors: dict[str, int] = field(default_factory=dict)
+
+
+def head(report: Report) -> bytes:
+    """A spool record without its stamp: encoded before the commit lock is taken, so the
+    lock covers only the sequence number, the frame and the write."""
+    return report.to_json()[:-1]
+
+
+def stamp(head: bytes, writer: bytes, seq: int) -> bytes:
+    """The record ``head`` with its writer id (JSON-encoded, ``writer_json``) and sequence."""
+    return b"%s,\"writer\":%s,\"seq\":%d}" % (head, writer, seq)
+
+
+def writer_json(writer: str) -> bytes:
+    return json.dumps(writer).encode()
 
 
 def encode(s: Stamped) -> bytes:
     """A spool record: the report with its writer id and sequence number."""
-    return s.report.to_json(writer=s.writer, seq=s.seq)
+    return stamp(head(s.report), writer_json(s.writer), s.seq)
 
 
 def decode(raw: bytes) -> Stamped:

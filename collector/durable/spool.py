@@ -1,6 +1,12 @@
 """Durable local spool for reports that could not be written to Redis (reliability.md §6.5).
 
-Why: TrustKit never retries, so a 204 must mean "durable in Redis *or* fsync'd here".
+Why: TrustKit never retries, so a 204 must mean "on local disk" before it is sent. Two
+promises (SPEC §7, ``COLLECTOR_SPOOL_FSYNC``): ``always`` fdatasyncs every append before it
+returns (concurrent requests share one, see ``commit``); ``interval`` returns once write(2)
+has put the records in the page cache, which survives any process crash, and a flusher
+calls :meth:`Spool.sync` at least every ``FLUSH_S`` so a power loss costs at most ~100 ms.
+Sealing, replay offsets, dead letters and deletions fsync what they rely on in both modes.
+
 Each writer (``owner``) appends to its own segment files and holds an exclusive ``flock`` on
 the open one. An unlocked segment is therefore sealed (rotated) or the orphan of a dead
 process, and the single elected drainer (``drain.lock``) may replay and then delete it.
@@ -16,7 +22,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from collector.durable.frames import frame
@@ -36,13 +42,26 @@ from collector.durable.segments import (
     write_file,
 )
 
-__all__ = ["Apply", "Spool", "SpoolFull", "SpoolStats", "SpoolUnavailable"]
+__all__ = ["ALWAYS", "FSYNC_MODES", "INTERVAL", "Apply", "Detached", "Spool", "SpoolFull",
+           "SpoolStats", "SpoolUnavailable"]
 
 _RESCAN_S = 1.0  # other processes append too: re-sum segment sizes at most this often
+ALWAYS, INTERVAL = "always", "interval"
+FSYNC_MODES = (INTERVAL, ALWAYS)
 
 
 class SpoolFull(Exception):
     """max_bytes would be exceeded: the caller must refuse (503 + Retry-After)."""
+
+
+@dataclass(frozen=True)
+class Detached:
+    """A segment taken away from appends, still to be sealed (``Spool.seal``)."""
+
+    name: str
+    fd: int
+    dir_dirty: bool
+    upto: int  # Spool.written when it was detached: durable once sealed
 
 
 @dataclass(frozen=True)
@@ -57,18 +76,28 @@ class Spool:
     """Append-only, fsync'd, per-owner segment spool. Create it after fork (one per worker)."""
 
     def __init__(self, directory: str | os.PathLike[str], *, max_bytes: int = 512 * 2**20,
-                 owner: str, segment_bytes: int = 64 * 2**20) -> None:
+                 owner: str, segment_bytes: int = 64 * 2**20, fsync: str = ALWAYS,
+                 fdatasync: Callable[[int], None] = os.fdatasync) -> None:
         if not re.fullmatch(OWNER, owner):
             raise ValueError(f"owner must match {OWNER}: {owner!r}")
+        if fsync not in FSYNC_MODES:
+            raise ValueError(f"fsync must be one of {FSYNC_MODES}: {fsync!r}")
         self.directory, self.owner = os.fspath(directory), owner
         self.max_bytes, self.segment_bytes = max_bytes, segment_bytes
+        self.fsync = fsync
+        self._fdatasync = fdatasync  # tests observe (or fail) the syncs through it
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._owner_fd: int | None = None
         self._seg_size = self._last_n = self._total = 0
         self._scanned_at = -1e9
+        # interval mode: what append wrote since the last sync (file data, directory entry)
+        self._dirty = self._dir_dirty = False
+        # Bytes this instance appended, and how many of them are known to be on disk (the
+        # flusher advances it in interval mode); both only grow.
+        self.written = self.durable = 0
         self.appended = self.drained = self.torn = self.quarantined = 0
-        self.dead_lettered = self.refused = 0
+        self.dead_lettered = self.refused = self.synced = self.sync_errors = 0
 
     def _path(self, name: str) -> str:
         return os.path.join(self.directory, name)
@@ -94,52 +123,118 @@ class Spool:
             fcntl.flock(fd, fcntl.LOCK_EX)
             unlink(self._path(name + ".off"))
             os.rename(tmp, self._path(name))
-            fsync_dir(self.directory)
+            if self.fsync == ALWAYS:
+                fsync_dir(self.directory)
+            else:
+                self._dir_dirty = True  # the flusher makes the name durable with the data
         except BaseException:
             os.close(fd)
             unlink(tmp)
             raise
         self._fd, self._seg_size = fd, 0
 
-    def _close_segment(self) -> None:
+    def _detach(self) -> tuple[int | None, bool]:
+        """Take the open segment away from appends (under ``_lock``): (its fd, whether the
+        directory still needs an fsync). The caller seals it with :meth:`_seal`."""
         fd, self._fd = self._fd, None
-        if fd is not None:
-            try:
-                os.fdatasync(fd)
-            finally:
-                os.close(fd)  # releases the flock: the segment is sealed, hence drainable
+        dir_dirty, self._dirty, self._dir_dirty = self._dir_dirty, False, False
+        return fd, dir_dirty
+
+    def _seal(self, fd: int | None, dir_dirty: bool) -> None:
+        """fsync a detached segment (and its name), then close it: closing releases the flock,
+        so only then may a drainer take it. Runs outside ``_lock``: appends go on meanwhile."""
+        if fd is None:
+            return
+        try:
+            self._fdatasync(fd)
+            if dir_dirty:
+                fsync_dir(self.directory)
+        finally:
+            os.close(fd)
+
+    def _close_segment(self) -> None:
+        self._seal(*self._detach())
 
     def append(self, records: Sequence[bytes]) -> None:
-        """Durably append records: one write and one fdatasync per call (batch to group-commit)."""
+        """Append records with one write: fdatasync'd before returning in ``always`` mode (so
+        batch them: group commit), left to :meth:`sync` within ``FLUSH_S`` in ``interval``."""
         if not records:
             return
-        buf = b"".join(frame(r) for r in records)
-        with self._lock, disk("append"):
-            age = time.monotonic() - self._scanned_at
-            if age > _RESCAN_S or (self._total + len(buf) > self.max_bytes and age > 0.05):
-                self._scan()  # O(segments), at most every 50 ms..1 s: amortised O(1)
-            if self._total + len(buf) > self.max_bytes:
-                self.refused += len(records)
-                raise SpoolFull(f"spool holds {self._total} of {self.max_bytes} bytes")
-            if self._fd is not None and self._seg_size >= self.segment_bytes:
-                self._close_segment()
-            if self._fd is None:
-                self._open_segment()
-            fd, start = self._fd, self._seg_size
-            assert fd is not None
+        buf = frame(records[0]) if len(records) == 1 else b"".join(frame(r) for r in records)
+        n = len(buf)
+        with self._lock:
             try:
-                write_all(fd, buf)
-                os.fdatasync(fd)
-            except OSError:  # never append after a maybe-torn write or a failed fsync
-                self._fd = None
+                age = time.monotonic() - self._scanned_at
+                if age > _RESCAN_S or (self._total + n > self.max_bytes and age > 0.05):
+                    self._scan()  # O(segments), at most every 50 ms..1 s: amortised O(1)
+                if self._total + n > self.max_bytes:
+                    self.refused += len(records)
+                    raise SpoolFull(f"spool holds {self._total} of {self.max_bytes} bytes")
+                if self._fd is not None and self._seg_size >= self.segment_bytes:
+                    self._close_segment()
+                if self._fd is None:
+                    self._open_segment()
+                fd, start = self._fd, self._seg_size
+                assert fd is not None
                 try:
-                    os.ftruncate(fd, start)
-                finally:
-                    os.close(fd)
-                raise
-            self._seg_size += len(buf)
-            self._total += len(buf)
+                    write_all(fd, buf)
+                    if self.fsync == ALWAYS:
+                        self._fdatasync(fd)
+                except OSError:  # never append after a maybe-torn write or a failed fsync
+                    self._abandon(fd, start)
+                    raise
+            except OSError as e:  # as ``disk``, without a context manager per report
+                raise SpoolUnavailable(f"spool append failed: {e}") from e
+            self._seg_size += n
+            self._total += n
             self.appended += len(records)
+            self.written += n
+            if self.fsync == ALWAYS:
+                self.durable = self.written
+            else:
+                self._dirty = True
+
+    def _abandon(self, fd: int, start: int) -> None:
+        """Cut a segment back to its last whole record and close it (under ``_lock``)."""
+        self._fd = None
+        try:
+            os.ftruncate(fd, start)
+            if self._dirty:  # earlier interval appends: best effort, as at a seal
+                self._dirty = False
+                self._fdatasync(fd)
+        finally:
+            os.close(fd)
+
+    def sync(self) -> bool:
+        """fsync what ``interval`` appends left in the page cache; True if there was any.
+
+        The flusher's duty. The open segment's fd is duplicated under the lock and synced
+        outside it, so appends never wait for the disk; a segment rotated meanwhile stays
+        open (and locked) through the duplicate until its sync is done. A failed fsync is
+        counted and raised as :class:`SpoolUnavailable`.
+        """
+        with self._lock:
+            if not (self._dirty or self._dir_dirty):
+                return False
+            fd = os.dup(self._fd) if self._dirty and self._fd is not None else None
+            dir_dirty, self._dirty, self._dir_dirty = self._dir_dirty, False, False
+            upto = self.written
+        try:
+            with disk("sync"):
+                try:
+                    if fd is not None:
+                        self._fdatasync(fd)
+                    if dir_dirty:
+                        fsync_dir(self.directory)
+                finally:
+                    if fd is not None:
+                        os.close(fd)
+        except SpoolUnavailable:
+            self.sync_errors += 1
+            raise
+        self.synced += 1
+        self.durable = max(self.durable, upto)
+        return True
 
     def depth(self) -> SpoolStats:
         """Byte-based depth: counting records would mean reading every segment."""
@@ -189,12 +284,28 @@ class Spool:
 
     def rotate(self) -> str | None:
         """Seal the open segment (fsync'd) and return its name; the next append opens anew."""
-        with self._lock, disk("rotate"):
+        return self.seal(self.detach())
+
+    def detach(self) -> Detached | None:
+        """Take the open segment away from appends (the next one opens a new segment); None
+        when none is open. :meth:`seal` must follow: appends wait only for the detach, and
+        a caller holding its own lock across the detach need not hold it for the fsync."""
+        with self._lock:
             if self._fd is None:
                 return None
-            name = segment_name(self.owner, self._last_n)
-            self._close_segment()
-            return name
+            name, upto = segment_name(self.owner, self._last_n), self.written
+            fd, dir_dirty = self._detach()
+            assert fd is not None
+            return Detached(name, fd, dir_dirty, upto)
+
+    def seal(self, detached: Detached | None) -> str | None:
+        """fsync and close a detached segment (now drainable); its name, or None."""
+        if detached is None:
+            return None
+        with disk("rotate"):
+            self._seal(detached.fd, detached.dir_dirty)
+        self.durable = max(self.durable, detached.upto)
+        return detached.name
 
     def own_sealed(self) -> list[str]:
         """This owner's sealed segments, oldest first."""

@@ -16,6 +16,7 @@ from typing import Any
 from collector.intake.chains import Chain
 
 TEST_REPORT = "test-report"  # the flag of reports sent by `send-test-report`: counted apart
+_COMPACT = json.JSONEncoder(separators=(",", ":"))  # json.dumps(**kw) would build one per call
 
 
 @functools.lru_cache(maxsize=1024)
@@ -26,6 +27,12 @@ def _chain_json(chain: Chain) -> str:
         "fingerprint": chain.fingerprint,
         "pins": list(chain.pins),
     }, separators=(",", ":"))
+
+
+@functools.lru_cache(maxsize=1024)
+def _same_json(values: tuple[Any, ...]) -> str:
+    """``{"hostname":…`` (no closing brace) for one combination of the ``_SAME`` fields."""
+    return _COMPACT.encode(dict(zip(_SAME, values, strict=True)))[:-1]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -65,11 +72,13 @@ class Report:
         return {True: "enforced", False: "report_only", None: "unknown"}[self.enforce]
 
     def to_json(self, **extra: Any) -> bytes:
-        doc = dict(self.__dict__)  # shallow: every field is already JSON-ready but the chain
-        del doc["chain"]
-        doc.update(extra)
-        head = json.dumps(doc, separators=(",", ":"))  # never empty: "{...}"
-        return f'{head[:-1]},"chain":{_chain_json(self.chain)}}}'.encode()
+        """Compact JSON of every field (and ``extra``). The fields a storm repeats (host, app,
+        pins, classes: all but the device, the times and the chain) are encoded once per
+        distinct combination; a record is that text plus the rest."""
+        d = self.__dict__
+        same = _same_json(tuple(d[name] for name in _SAME))
+        own = _COMPACT.encode({name: d[name] for name in _OWN} | extra)  # never empty: "{...}"
+        return f'{same},{own[1:-1]},"chain":{_chain_json(self.chain)}}}'.encode()
 
     @classmethod
     def from_json(cls, raw: bytes) -> tuple[Report, dict[str, Any]]:
@@ -88,3 +97,9 @@ class Report:
             if key in fields:
                 fields[key] = tuple(fields[key])
         return cls(**fields), extra
+
+
+# The fields that differ from report to report (the device, the times); every other field
+# but the chain is in _SAME (see ``Report.to_json``).
+_OWN = ("device", "received_ms", "client_time", "client_time_raw")
+_SAME = tuple(f.name for f in dataclasses.fields(Report) if f.name not in (*_OWN, "chain"))

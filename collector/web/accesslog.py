@@ -7,7 +7,9 @@ problems, the fixed reason slug: never a body, a query string, a header value or
 
 The hooks run on every report, so they are cheap: the constant part of a line is built once
 per (method, route), and lines reach stderr through a buffer that a background thread writes
-out every ``FLUSH_S`` (one write per batch, no thread wake-up per request).
+out every ``FLUSH_S`` (one write per batch, no thread wake-up per request). While that buffer
+is the logger's only handler, a line is put in it directly: a ``LogRecord`` (and the caller
+lookup ``logging`` does for it) would cost more than the rest of the hook.
 """
 
 from __future__ import annotations
@@ -92,10 +94,25 @@ class BufferedSink(logging.Handler):
 
 def _configure() -> None:
     """Emit at INFO on stderr unless the operator configured this logger already."""
+    global _SINK
     if not log.handlers:
-        log.addHandler(BufferedSink(sys.stderr.fileno()))
+        _SINK = BufferedSink(sys.stderr.fileno())
+        log.addHandler(_SINK)
         log.setLevel(logging.INFO)
         log.propagate = False
+
+
+_SINK: BufferedSink | None = None  # ours, when _configure installed it
+
+
+def _emit(text: str) -> None:
+    """``log.info(text)``, straight into our buffer while nothing else would see the record."""
+    handlers = log.handlers
+    if _SINK is not None and len(handlers) == 1 and handlers[0] is _SINK and not log.filters \
+            and not _SINK.filters and _SINK.level <= logging.INFO:
+        _SINK.write(text)
+    else:
+        log.info(text)
 
 
 def problem_reason(response: Response) -> str | None:
@@ -146,8 +163,8 @@ def _finish(response: Response) -> Response:
     except Exception:  # metrics must never turn an answer into an error
         log.debug("metrics update failed", exc_info=True)
     if log.isEnabledFor(logging.INFO):
-        log.info(line(request.method, rule.rule if rule is not None else None, endpoint,
-                      status, seconds, reason, g.get("token_name")))
+        _emit(line(request.method, rule.rule if rule is not None else None, endpoint,
+                   status, seconds, reason, g.get("token_name")))
     return response
 
 

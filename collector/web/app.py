@@ -10,11 +10,12 @@ from redis import RedisError
 from collector import wiring
 from collector.config import Settings
 from collector.intake.rejection import Rejection
-from collector.web import api, health, metrics, problems, triage
+from collector.web import api, dashboard, health, metrics, problems, triage
+from collector.web import rehearsal as rehearsal_routes  # field pin inventory
 from collector.web.auth import TokenCheck
 from collector.web.context import WEB, WebServices
 from collector.web.proxies import TrustedProxies
-from collector.web.ratelimit import RateLimiter
+from collector.web.ratelimit import Limits
 
 
 def _sync_metrics(svc: wiring.Services) -> None:
@@ -22,6 +23,15 @@ def _sync_metrics(svc: wiring.Services) -> None:
     metrics.sync_ingestor(svc.ingestor)
     metrics.sync_alerts(svc.deliverer.stats if svc.deliverer is not None else None,
                         svc.alerter.stats if svc.alerter is not None else None)
+
+
+def _limits(settings: Settings, svc: wiring.Services) -> Limits | None:
+    """The report route's limits, shared through Redis; None when every one is off."""
+    limits = Limits(per_minute=settings.rate_limit_per_minute,
+                    global_per_minute=settings.rate_limit_global_per_minute,
+                    chains_per_hour=settings.rate_limit_chains_per_hour,
+                    store=svc.limits, on_fallback=metrics.rate_limit_fallback)
+    return limits if limits.active else None
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -34,8 +44,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions[wiring.EXTENSION] = svc
     app.extensions[WEB] = WebServices(
         tokens=TokenCheck(svc.api_tokens),
-        limiter=RateLimiter(settings.rate_limit_per_minute)
-        if settings.rate_limit_per_minute > 0 else None,
+        limiter=_limits(settings, svc),
     )
     svc.ingestor.start()
     if svc.deliverer is not None:
@@ -51,7 +60,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     app.register_blueprint(api.bp)
     app.register_blueprint(triage.bp)
+    app.register_blueprint(rehearsal_routes.bp)
     app.register_blueprint(health.bp)
+    dashboard.install(app, svc)  # the pages under / (SPEC section 10)
     if settings.trusted_proxies:  # REMOTE_ADDR from X-Forwarded-For, for trusted peers only
         app.wsgi_app = TrustedProxies(app.wsgi_app,  # type: ignore[method-assign]
                                       settings.trusted_proxies)

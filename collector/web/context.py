@@ -8,7 +8,7 @@ from flask import current_app
 
 from collector import wiring
 from collector.web.auth import TokenCheck
-from collector.web.ratelimit import RateLimiter
+from collector.web.ratelimit import Limits
 
 WEB = "collector.web"
 
@@ -18,7 +18,7 @@ class WebServices:
     """The request-side guards; built by ``create_app`` next to the wired services."""
 
     tokens: TokenCheck
-    limiter: RateLimiter | None
+    limiter: Limits | None
 
 
 def services() -> wiring.Services:

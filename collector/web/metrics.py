@@ -60,6 +60,18 @@ LOG_LINES_DROPPED = Counter(_P + "log_lines_dropped_total", "Access-log lines dr
                             "because the log reader fell behind.", registry=REGISTRY)
 REFUSED = Counter(_P + "spool_refused_total", "Reports neither Redis nor the spool could take.",
                   registry=REGISTRY)
+SPOOL_TORN = Counter(_P + "spool_torn_total", "Torn segment tails skipped by a replay (a "
+                    "crash mid-append: never acknowledged).", registry=REGISTRY)
+SPOOL_QUARANTINED = Counter(_P + "spool_quarantined_total", "Corrupt spool regions moved to "
+                            "quarantine/ by a replay (CRC mismatch).", registry=REGISTRY)
+OUTBOX_OVERFLOWS = Counter(_P + "writer_outbox_overflows_total", "Times a writer's in-memory "
+                           "outbox was full and it caught up from the spool instead.",
+                           registry=REGISTRY)
+SPOOL_SYNC_ERRORS = Counter(_P + "spool_sync_errors_total", "Background spool fsyncs that "
+                            "failed (COLLECTOR_SPOOL_FSYNC=interval).", registry=REGISTRY)
+RATE_LIMIT_FALLBACK = Counter(_P + "rate_limit_fallback_total", "Rate-limit checks made by "
+                              "the per-worker fallback because Redis did not answer.",
+                              registry=REGISTRY)
 # Alerts: ``rule`` is one of the four rule names (else "other"), ``destination`` a configured
 # destination id (webhook:N / slack:N, never the URL) or "unknown".
 ALERTS_FIRED = Counter(_P + "alerts_fired_total", "Alerts fired (enqueued for delivery), by "
@@ -75,7 +87,8 @@ _ALERT_COUNTERS = {"delivered": ALERTS_DELIVERED, "retried": ALERTS_RETRIED,
 
 _REASONS = frozenset({
     "malformed-json", "invalid-report", "unsupported-media-type", "unsupported-content-encoding",
-    "body-too-large", "unavailable", "rate-limited", "internal-error", "bad-query",
+    "body-too-large", "unavailable", "rate-limited", "too-many-chains", "internal-error",
+    "bad-query",
     "storage-unavailable",
     *(status_reason(s) for s in HTTPStatus),
 })
@@ -116,6 +129,11 @@ def _accepted(path: str) -> Any:
     return ACCEPTED.labels(path)
 
 
+def rate_limit_fallback() -> None:
+    """A rate-limit check the per-worker limiter made because Redis did not answer."""
+    RATE_LIMIT_FALLBACK.inc()
+
+
 def accepted(path: str) -> None:
     """Count a 204 by where it became durable ("spool" or "redis")."""
     _accepted(path).inc()
@@ -127,11 +145,18 @@ def observe(endpoint: str | None, status: int, seconds: float) -> None:
     duration.observe(seconds)
 
 
+_SPOOL_COUNTERS = {"torn": SPOOL_TORN, "quarantined": SPOOL_QUARANTINED,
+                   "overflows": OUTBOX_OVERFLOWS, "sync_errors": SPOOL_SYNC_ERRORS}
+
+
 def sync_ingestor(ingestor: Ingestor) -> None:
     """Turn the ingestor's running totals into counter increments (deltas since last sync)."""
     stats: IngestStats = ingestor.stats
     with _lock:  # the writer's tick and a scrape may sync at once: read and swap as one
+        spool = getattr(ingestor, "spool", None)
         now = {"replayed": stats.replayed, "dead": stats.dead_lettered, "refused": stats.refused,
+               "overflows": getattr(stats, "overflows", 0),
+               **{k: getattr(spool, k, 0) for k in ("torn", "quarantined", "sync_errors")},
                **{"err:" + k: v for k, v in list(stats.redis_errors.items())}}
         before = _seen.get(ingestor, {})
         _seen[ingestor] = now
@@ -139,7 +164,9 @@ def sync_ingestor(ingestor: Ingestor) -> None:
         delta = value - before.get(name, 0)
         if delta <= 0:
             continue
-        if name == "replayed":
+        if name in _SPOOL_COUNTERS:
+            _SPOOL_COUNTERS[name].inc(delta)
+        elif name == "replayed":
             REPLAYED.inc(delta)
         elif name == "dead":
             DEAD_LETTERED.inc(delta)
@@ -193,6 +220,10 @@ class _Live(Collector):
         yield GaugeMetricFamily(_P + "spool_up", "1 when the spool can be scanned.", value=1)
         yield GaugeMetricFamily(_P + "spool_bytes", "Bytes waiting in the spool.",
                                 value=depth.bytes)
+        max_bytes = getattr(self.ingestor.spool, "max_bytes", None)  # for spool_bytes ratios
+        if max_bytes is not None:
+            yield GaugeMetricFamily(_P + "spool_max_bytes", "COLLECTOR_SPOOL_MAX_BYTES: past "
+                                    "it reports go straight to Redis.", value=max_bytes)
         yield GaugeMetricFamily(_P + "spool_segments", "Spool segment files.",
                                 value=depth.segments)
         yield GaugeMetricFamily(_P + "spool_oldest_age_seconds",

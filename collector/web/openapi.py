@@ -21,6 +21,7 @@ from collector.web.schemas.chains import Chain, ChainListQuery, ChainPage
 from collector.web.schemas.common import Problem, WindowQuery
 from collector.web.schemas.hosts import Host, HostListQuery, HostPage
 from collector.web.schemas.operations import Health, Ready
+from collector.web.schemas.rehearsal import Inventory, Rehearsal
 from collector.web.schemas.summary import Summary
 from collector.web.schemas.timelines import ChainTimeline, PairTimeline, Timeline, TimelineQuery
 from collector.web.schemas.triage import (
@@ -48,12 +49,17 @@ _ERRORS = {
     "429": "Rate-limited; see Retry-After.",
     "503": "Neither Redis nor the local spool can take reports; see Retry-After.",
     "503r": "Redis cannot be read right now; see Retry-After.",
+    "413c": "The chain is over 64 KiB (chunked bodies included).",
+    "415c": "Content-Type not application/x-pem-file, application/pem-certificate-chain, "
+            "text/plain or application/octet-stream, or a Content-Encoding.",
+    "422c": "Not a chain of 1 to 10 PEM certificates (a private key, another PEM block, text "
+            "around the blocks, a malformed certificate); nothing is echoed or stored.",
 }
 
 
 def _problems(*codes: str) -> dict[str, Any]:
     """Problem responses; a code suffixed "r" is the read-side meaning of that status."""
-    return {c.rstrip("rt"): {"description": _ERRORS[c], "content": _PROBLEM} for c in codes}
+    return {c.rstrip("rtc"): {"description": _ERRORS[c], "content": _PROBLEM} for c in codes}
 
 
 PathParam = tuple[str, str]
@@ -123,6 +129,12 @@ def _paths() -> dict[str, dict[str, Any]]:
                                   "AuditPage", AuditQuery),
         "/v1/alerts": _read("alerts", "Alerts fired, newest first, paged.", "AlertPage",
                             AlertQuery),
+        # field pin inventory and rotation rehearsal (SPEC section 12)
+        "/v1/hosts/{hostname}/inventory": _read(
+            "host_inventory", "Pin sets deployed in the field per app build: devices, "
+            "first/last seen, expiration, TrustKit and Android forms.", "Inventory",
+            WindowQuery, host, True),
+        "/v1/hosts/{hostname}/rehearsal": _rehearsal(host),
         "/v1/openapi.json": {"get": {
             "operationId": "openapi", "tags": ["analyst"], "security": [{"bearer": []}],
             "summary": "This document.",
@@ -132,7 +144,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                           **_problems("401")},
         }},
         "/healthz": _ops("healthz", "Liveness.", {"200": ("OK", "Health")}),
-        "/readyz": _ops("readyz", "Readiness: Redis reachable, spool not full.",
+        "/readyz": _ops("readyz", "Readiness: Redis reachable, spool writable and not full.",
                         {"200": ("Ready", "Ready"),
                          "503": ("Not ready; reasons listed.", "Ready")}),
         "/metrics": {"get": {
@@ -156,6 +168,26 @@ def _triage(op_id: str, summary: str, schema: str, path_params: list[PathParam])
         "responses": {"200": {"description": "Recorded, with who (the token's name) and when.",
                               "content": {"application/json": {"schema": schema}}},
                       **_problems("400", "401", "404t", "413", "415", "422t", "503r")},
+    }}
+
+
+def _rehearsal(host: PathParam) -> dict[str, Any]:
+    """``POST /v1/hosts/{hostname}/rehearsal``: a PEM body, the window as query."""
+    pem = {"schema": {"type": "string", "maxLength": 65536, "description":
+                      "1 to 10 PEM certificates, leaf first, nothing else."}}
+    return {"post": {
+        "operationId": "host_rehearsal", "tags": ["analyst"], "security": [{"bearer": []}],
+        "summary": "Rehearse a rotation: which builds seen in the window would accept this "
+                   "chain, on how many devices, and the pins to add. Stores nothing.",
+        "parameters": [{"in": "path", "name": host[0], "required": True,
+                        "description": host[1], "schema": {"type": "string"}},
+                       {"in": "query", "schema": WindowQuery}],
+        "requestBody": {"required": True, "content": {
+            "application/x-pem-file": pem, "application/pem-certificate-chain": pem,
+            "text/plain": pem, "application/octet-stream": pem}},
+        "responses": {"200": {"description": "The verdict per build.",
+                              "content": {"application/json": {"schema": "Rehearsal"}}},
+                      **_problems("400", "401", "404", "413c", "415c", "422c", "503r")},
     }}
 
 
@@ -187,7 +219,7 @@ def document() -> dict[str, Any]:
     spec.components.schema("Report", schema=ReportSchema)
     for schema in (Summary, HostPage, Host, Timeline, ChainPage, Chain, ChainTimeline,
                    PairTimeline, Problem, Health, Ready, TriageChange, PairTriage, IssuerTriage,
-                   AuditPage, AlertPage):
+                   AuditPage, AlertPage, Inventory, Rehearsal):
         spec.components.schema(schema.__name__, schema=schema)
     for path, operations in _paths().items():
         spec.path(path=path, operations=operations)

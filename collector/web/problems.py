@@ -32,7 +32,8 @@ def not_found(what: str = "resource") -> Rejection:
     return Rejection(404, "not-found", f"No such {what}.")
 
 
-def _from_http(exc: HTTPException) -> Rejection:
+def from_http(exc: HTTPException) -> Rejection:
+    """Werkzeug's own error (unknown route, wrong method...) as a problem."""
     code = exc.code or 500
     headers: dict[str, str] = {}
     if code == 405:
@@ -50,7 +51,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:
-        return response(_from_http(exc))
+        return response(from_http(exc))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

@@ -26,7 +26,16 @@ from collector.cli.main import main
 from collector.config import Settings
 from collector.intake.chains import Chain
 from collector.server.embedded import redis_binary
-from tests.helpers import CHROME_FP, TOKEN, auth, example, post, post_chunked, report
+from tests.helpers import (
+    CHROME_FP,
+    TOKEN,
+    auth,
+    example,
+    example_doc,
+    post,
+    post_chunked,
+    report,
+)
 
 IOS_FP = "eaa82f0fbf1e1c87fb2b8c5f921bf7644a4a30f38e52b1410b0994e4d91c4a5f"
 
@@ -111,6 +120,13 @@ def test_reports_and_reads_through_a_cluster(cluster: str, tmp_path: Path) -> No
         timeline = client.get("/v1/hosts/api.example.com/timeline?interval=day",
                               headers=auth()).json
         assert sum(p["reports"] for p in timeline["points"]) == 3
+        inventory = client.get("/v1/hosts/api.example.com/inventory", headers=auth(),
+                               query_string=since).json
+        assert sum(v["reports"] for v in inventory["versions"]) == 3
+        chain_pem = "".join(example_doc("chromium-hpkp.json")["validated-certificate-chain"])
+        rehearsal = client.post("/v1/hosts/api.example.com/rehearsal", data=chain_pem,
+                                headers={**auth(), "Content-Type": "application/x-pem-file"})
+        assert rehearsal.status_code == 200 and rehearsal.json["would_fail"] is True
         ingestor = app.extensions["collector"].ingestor
         assert ingestor.store.run_id().count(",") == 2  # one run id per primary
         assert not ingestor.failed

@@ -103,9 +103,10 @@ def test_enforcing_clients_on_a_public_trust_pair_are_failing(rdb: redis.Redis,
     assert rdb.zscore(hk.failing_apps, app) == 3 and rdb.zscore(hk.breaking_apps, app) == 2
     host_day = strings(rdb.hgetall(hk.day(day)))
     assert (host_day["F" + app], host_day["B" + app]) == ("3", "2")
-    assert rdb.zscore(g.hosts_failing, base.hostname) == 3
-    assert rdb.zscore(g.day_failing(day), base.hostname) == 3
-    assert rdb.zscore(g.hosts_breaking, base.hostname) == 2
+    shard = g.of_host(base.hostname)
+    assert rdb.zscore(shard.hosts_failing, base.hostname) == 3
+    assert rdb.zscore(shard.day_failing(day), base.hostname) == 3
+    assert rdb.zscore(shard.hosts_breaking, base.hostname) == 2
     pair_day = strings(rdb.hgetall(hk.pair_day(chain.fingerprint, day)))
     assert (pair_day["n"], pair_day["eenforced"], pair_day["a" + app]) == ("5", "3", "5")
     assert int(pair_day["first"]) <= int(pair_day["last"])
@@ -192,7 +193,7 @@ def test_test_reports_count_only_as_test_reports(rdb: redis.Redis, redis_server:
     st.write(stamp([probe, real], start=3))
     assert strings(rdb.hgetall(g.totals)) == {"test_reports": "3", "reports": "1"}
     assert rdb.hget(hk.meta, "reports") == b"1" and rdb.hget(hk.meta, "test_reports") == b"3"
-    assert rdb.zscore(g.hosts_failing, "probe.example.com") == 1
+    assert rdb.zscore(g.of_host("probe.example.com").hosts_failing, "probe.example.com") == 1
 
 
 def test_replaying_a_batch_counts_nothing_twice(rdb: redis.Redis, redis_server: Any) -> None:

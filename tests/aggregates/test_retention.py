@@ -14,7 +14,7 @@ from typing import Any
 import redis
 
 from collector.aggregates.connection import connect
-from collector.aggregates.keys import Keys
+from collector.aggregates.keys import Keys, shard_index
 from collector.aggregates.retention import BUSY_S, EVERY_S, FORGET_MARGIN_S, LIMIT, Janitor
 from collector.aggregates.writer import ReportStore, Stamped
 from collector.intake import formats
@@ -63,6 +63,21 @@ def fields(rdb: redis.Redis, key: str) -> set[str]:
     return {f.decode() for f in rdb.hkeys(key)}
 
 
+def ranked(rdb: redis.Redis, what: str) -> set[str]:
+    """The members of one global ranking over every shard."""
+    return {m for s in Keys(PREFIX).glob.shards for m in members(rdb, getattr(s, what))}
+
+
+def in_shard(name: str, n: int, index: int = 0) -> list[str]:
+    """n names (``name`` formatted with 0, 1, ...) that all live in shard ``index``."""
+    out, i = [], 0
+    while len(out) < n:
+        if shard_index(name.format(i)) == index:
+            out.append(name.format(i))
+        i += 1
+    return out
+
+
 def test_hosts_and_chains_not_seen_for_the_retention_leave_every_ranking(
         rdb: redis.Redis, redis_server: Any) -> None:
     st = store(redis_server.url)
@@ -78,33 +93,33 @@ def test_hosts_and_chains_not_seen_for_the_retention_leave_every_ranking(
         at(T0 + 60 * DAY, "recent.example.com"),
     ]))
     everyone = {"old-failing.example.com", "old-breaking.example.com", "recent.example.com"}
-    assert members(rdb, g.hosts) == members(rdb, g.hosts_last) == everyone
-    assert members(rdb, g.hosts_failing) == {"old-failing.example.com"}
-    assert members(rdb, g.hosts_breaking) == {"old-breaking.example.com"}
-    assert members(rdb, g.chains) == members(rdb, g.chains_last) == {IOS_FP, CHROME_FP}
+    assert ranked(rdb, "hosts") == ranked(rdb, "hosts_last") == everyone
+    assert ranked(rdb, "hosts_failing") == {"old-failing.example.com"}
+    assert ranked(rdb, "hosts_breaking") == {"old-breaking.example.com"}
+    assert ranked(rdb, "chains") == ranked(rdb, "chains_last") == {IOS_FP, CHROME_FP}
     assert members(rdb, g.chain_hosts(IOS_FP)) == {"old-breaking.example.com",
                                                    "recent.example.com"}
 
     wall.now = T0 + (R_DAYS - 1) * DAY  # not yet: everything stays
     assert janitor.trim().hosts == 0
-    assert members(rdb, g.hosts) == everyone
+    assert ranked(rdb, "hosts") == everyone
 
     wall.now = T0 + (R_DAYS + 1) * DAY
     done = janitor.trim()
     assert (done.hosts, done.chains, done.busy) == (2, 1, False)
     recent = {"recent.example.com"}
-    assert members(rdb, g.hosts) == members(rdb, g.hosts_last) == recent
-    assert members(rdb, g.hosts_failing) == members(rdb, g.hosts_breaking) == set()
+    assert ranked(rdb, "hosts") == ranked(rdb, "hosts_last") == recent
+    assert ranked(rdb, "hosts_failing") == ranked(rdb, "hosts_breaking") == set()
     # the iOS chain was seen recently (by the recent host), the Chromium one only long ago
-    assert members(rdb, g.chains) == members(rdb, g.chains_last) == {IOS_FP}
+    assert ranked(rdb, "chains") == ranked(rdb, "chains_last") == {IOS_FP}
     # a host that left the rankings leaves the host lists of the chains still ranked
     assert members(rdb, g.chain_hosts(IOS_FP)) == recent
     assert done.chain_hosts >= 1
-    assert rdb.zscore(g.hosts, "recent.example.com") == 1.0  # counts untouched
+    assert rdb.zscore(g.of_host("recent.example.com").hosts, "recent.example.com") == 1.0
 
     wall.now = T0 + (R_DAYS + 61) * DAY  # and the recent host's turn comes too
     janitor.trim()
-    assert members(rdb, g.hosts) == members(rdb, g.chains) == set()
+    assert ranked(rdb, "hosts") == ranked(rdb, "chains") == set()
 
 
 def seed(rdb: redis.Redis, key: str, n: int, score: float, name: str = "h{}") -> list[str]:
@@ -118,21 +133,26 @@ def test_each_call_does_bounded_work_and_a_backlog_is_called_again_soon(
     st = store(redis_server.url)
     wall = Wall(T0 + (R_DAYS + 1) * DAY)
     janitor = Janitor(st, wall=wall)
-    g = Keys(PREFIX).glob
+    s = Keys(PREFIX).glob.shards[0]  # a backlog in one shard: LIMIT per ranking and call
     old_ms = T0 * 1000
     n = 2 * LIMIT + 50
-    hosts = seed(rdb, g.hosts_last, n, old_ms, "stale{}.example.com")
-    rdb.zadd(g.hosts, dict.fromkeys(hosts, 3))
-    rdb.zadd(g.hosts_last, {"fresh.example.com": wall.now * 1000})
-    rdb.zadd(g.hosts, {"fresh.example.com": 3})
-    fps = seed(rdb, g.chains_last, n, old_ms, "{:064x}")
-    rdb.zadd(g.chains, dict.fromkeys(fps, 1))
+    hosts = in_shard("stale{}.example.com", n)
+    rdb.zadd(s.hosts_last, dict.fromkeys(hosts, old_ms))
+    rdb.zadd(s.hosts, dict.fromkeys(hosts, 3))
+    fresh = in_shard("fresh{}.example.com", 1, 3)[0]
+    fs = Keys(PREFIX).glob.of_host(fresh)
+    rdb.zadd(fs.hosts_last, {fresh: wall.now * 1000})
+    rdb.zadd(fs.hosts, {fresh: 3})
+    fps = in_shard("{:064x}", n)
+    rdb.zadd(s.chains_last, dict.fromkeys(fps, old_ms))
+    rdb.zadd(s.chains, dict.fromkeys(fps, 1))
     # one chain still seen, listing many stale hosts (as if trimmed long ago) and a fresh one
     live = "f" * 64
-    rdb.zadd(g.chains, {live: 9})
-    rdb.zadd(g.chains_last, {live: wall.now * 1000})
-    listed = seed(rdb, g.chain_hosts(live), n, 1, "gone{}.example.com")
-    rdb.zadd(g.chain_hosts(live), {"fresh.example.com": 2, "other": 5})
+    ls = Keys(PREFIX).glob.of_chain(live)
+    rdb.zadd(ls.chains, {live: 9})
+    rdb.zadd(ls.chains_last, {live: wall.now * 1000})
+    listed = seed(rdb, ls.chain_hosts(live), n, 1, "gone{}.example.com")
+    rdb.zadd(ls.chain_hosts(live), {fresh: 2, "other": 5})
     assert janitor.every == EVERY_S
 
     calls = []
@@ -148,38 +168,58 @@ def test_each_call_does_bounded_work_and_a_backlog_is_called_again_soon(
     assert sum(c.chains for c in calls) == n
     assert sum(c.chain_hosts for c in calls) == len(listed)
     assert janitor.every == EVERY_S
-    assert members(rdb, g.hosts) == members(rdb, g.hosts_last) == {"fresh.example.com"}
-    assert members(rdb, g.chains) == members(rdb, g.chains_last) == {live}
-    assert members(rdb, g.chain_hosts(live)) == {"fresh.example.com", "other"}
+    assert ranked(rdb, "hosts") == ranked(rdb, "hosts_last") == {fresh}
+    assert ranked(rdb, "chains") == ranked(rdb, "chains_last") == {live}
+    assert members(rdb, ls.chain_hosts(live)) == {fresh, "other"}
 
 
-def test_chains_ranked_before_last_seen_existed_are_trimmed_by_their_hash(
+def test_a_host_written_again_during_the_sweep_stays_in_the_chain_list(
+        rdb: redis.Redis, redis_server: Any) -> None:
+    """The sweep reads a host's last seen in the host's shard, then removes it from the
+    chain's list (another slot) only if its score there is unchanged."""
+    st = store(redis_server.url)
+    janitor = Janitor(st, wall=Wall(T0 + (R_DAYS + 1) * DAY))
+    g = Keys(PREFIX).glob
+    live = "e" * 64
+    s = g.of_chain(live)
+    rdb.zadd(s.chains, {live: 3})
+    rdb.zadd(s.chains_last, {live: (T0 + R_DAYS * DAY) * 1000})
+    rdb.zadd(s.chain_hosts(live), {"gone.example.com": 1, "back.example.com": 1})
+    real = janitor._sweep_script
+    def racing(**kw: Any) -> Any:  # a report for back.example.com lands in between
+        rdb.zincrby(s.chain_hosts(live), 1, "back.example.com")
+        return real(**kw)
+    janitor._sweep_script = racing  # type: ignore[assignment]
+    assert janitor.trim().chain_hosts == 1
+    assert members(rdb, s.chain_hosts(live)) == {"back.example.com"}
+
+
+def test_a_chain_host_list_of_the_wrong_type_is_passed_over(
         rdb: redis.Redis, redis_server: Any) -> None:
     st = store(redis_server.url)
     wall = Wall(T0 + (R_DAYS + 1) * DAY)
     janitor = Janitor(st, wall=wall)
     g = Keys(PREFIX).glob
-    stale, recent, expired, broken = "a" * 64, "b" * 64, "c" * 64, "d" * 64
-    rdb.zadd(g.chains, {stale: 1, recent: 2, expired: 3, broken: 4})
-    rdb.hset(g.chain(stale), "last_seen", int(T0 * 1000))
-    rdb.hset(g.chain(recent), "last_seen", int(wall.now * 1000) - 1000)
+    broken, fine = in_shard("{:064x}", 2)
+    s = g.shards[0]
+    rdb.zadd(s.chains, {broken: 2, fine: 1})
+    rdb.zadd(s.chains_last, {broken: wall.now * 1000, fine: wall.now * 1000})
     rdb.set(g.chain_hosts(broken), "not a sorted set")  # passed over, never blocking
-    rdb.zadd(g.chains_last, {broken: wall.now * 1000})
+    rdb.zadd(g.chain_hosts(fine), {"gone.example.com": 1})
     done = janitor.trim()
-    assert done.chains == 2
-    assert members(rdb, g.chains) == members(rdb, g.chains_last) == {recent, broken}
-    assert rdb.ttl(g.chains_last) > 0
+    assert done.chain_hosts == 1 and not done.busy
+    assert members(rdb, g.chain_hosts(fine)) == set()
 
 
 def test_a_ranking_of_the_wrong_type_is_refused_without_stopping_the_writer(
         rdb: redis.Redis, redis_server: Any) -> None:
     st = store(redis_server.url)
     janitor = Janitor(st, wall=Wall(T0 + (R_DAYS + 1) * DAY))
-    g = Keys(PREFIX).glob
-    rdb.zadd(g.hosts_last, {"old.example.com": T0 * 1000})
-    rdb.set(g.hosts_failing, "not a sorted set")
+    s = Keys(PREFIX).glob.of_host("old.example.com")
+    rdb.zadd(s.hosts_last, {"old.example.com": T0 * 1000})
+    rdb.set(s.hosts_failing, "not a sorted set")
     assert janitor.trim().hosts == 0  # logged and skipped: nothing half done
-    assert members(rdb, g.hosts_last) == {"old.example.com"}
+    assert members(rdb, s.hosts_last) == {"old.example.com"}
 
 
 def test_retired_writers_marks_leave_every_applied_hash_then_are_forgotten(
@@ -194,12 +234,13 @@ def test_retired_writers_marks_leave_every_applied_hash_then_are_forgotten(
     st.write(stamp([at(now, "a.example.com")], writer="dead.d"))
     st.write(stamp([at(now, "a.example.com")], writer="live"))
     a, b = keys.host("a.example.com").applied, keys.host("b.example.com").applied
-    assert fields(rdb, g.applied) == {"dead", "dead.d", "live"}
+    shard = g.of_host("a.example.com").applied
+    assert fields(rdb, g.applied) == fields(rdb, shard) == {"dead", "dead.d", "live"}
     assert fields(rdb, a) == {"dead", "dead.d", "live"}
 
     assert janitor.retire(["dead", "dead.d"]) == 2
     assert janitor.retire(["dead", "dead.d"]) == 0  # already retired
-    assert fields(rdb, g.applied) == {"live"}
+    assert fields(rdb, g.applied) == fields(rdb, shard) == {"live"}
     assert members(rdb, g.retired()) == {"dead", "dead.d"}
     assert 0 < rdb.ttl(g.retired()) <= (R_DAYS * DAY + FORGET_MARGIN_S)
     assert fields(rdb, a) == {"dead", "dead.d", "live"}  # until the host is written again

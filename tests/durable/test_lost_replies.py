@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 import redis
 
 from collector.aggregates.connection import connect
@@ -21,14 +22,15 @@ from collector.server.embedded import RedisServer
 from tests.helpers import ReplyDropper, report
 
 
+@pytest.mark.parametrize("fsync", ["interval", "always"])
 def test_lost_replies_are_never_counted_twice(tcp_redis: tuple[RedisServer, int],
-                                              tmp_path: Path) -> None:
+                                              tmp_path: Path, fsync: str) -> None:
     server, port = tcp_redis
     proxy = ReplyDropper(port)
     try:
         store = ReportStore(connect(f"redis://127.0.0.1:{proxy.port}/0", 0.3), Keys("pc"),
                             retention_s=86400, host_cap=200)
-        ingestor = Ingestor(store, Spool(tmp_path / "spool", owner="w"), "w")
+        ingestor = Ingestor(store, Spool(tmp_path / "spool", owner="w", fsync=fsync), "w")
         ingestor.start()
         sent = 0
         for round_ in range(4):

@@ -2,7 +2,9 @@
 
 Loopback only and bounded in time: Redis is SIGKILLed and restarted, SIGSTOPped, a worker
 is SIGKILLed, and the spool is made too small; afterwards the counted reports must equal
-the 204s (a killed worker may have counted a report whose 204 it never sent).
+the 204s (a killed worker may have counted a report whose 204 it never sent). Each runs in
+both durability modes (COLLECTOR_SPOOL_FSYNC): ``interval`` answers before the fsync, and
+a process crash must still lose nothing.
 """
 
 from __future__ import annotations
@@ -18,9 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from collector.aggregates.writer import Stamped
+from collector.durable.frames import HEADER, frame
+from collector.durable.sink import encode
+from collector.durable.spool import Spool
 from collector.server.embedded import RedisServer
-from tests.helpers import Served, example
+from tests.helpers import Served, example, report
 
 pytestmark = pytest.mark.faults
 
@@ -101,8 +108,13 @@ def serve_with(tmp_path: Path, redis_url: str, **env: str) -> Served:
                                           "COLLECTOR_API_TOKENS": "fault-token", **env})
 
 
-def test_redis_killed_restarted_and_worker_killed(tmp_path: Path, redis_aof: RedisServer) -> None:
-    served = serve_with(tmp_path, redis_aof.url)
+MODES = pytest.mark.parametrize("fsync", ["interval", "always"])
+
+
+@MODES
+def test_redis_killed_restarted_and_worker_killed(tmp_path: Path, redis_aof: RedisServer,
+                                                  fsync: str) -> None:
+    served = serve_with(tmp_path, redis_aof.url, COLLECTOR_SPOOL_FSYNC=fsync)
     try:
         with Load(served) as load:
             time.sleep(1.5)
@@ -121,8 +133,10 @@ def test_redis_killed_restarted_and_worker_killed(tmp_path: Path, redis_aof: Red
         served.stop()
 
 
-def test_redis_hang_does_not_stall_reports(tmp_path: Path, redis_aof: RedisServer) -> None:
-    served = serve_with(tmp_path, redis_aof.url)
+@MODES
+def test_redis_hang_does_not_stall_reports(tmp_path: Path, redis_aof: RedisServer,
+                                           fsync: str) -> None:
+    served = serve_with(tmp_path, redis_aof.url, COLLECTOR_SPOOL_FSYNC=fsync)
     pid = redis_aof.process.pid  # type: ignore[union-attr]
     try:
         with Load(served, threads=2) as load:
@@ -139,9 +153,11 @@ def test_redis_hang_does_not_stall_reports(tmp_path: Path, redis_aof: RedisServe
         served.stop()
 
 
-def test_full_spool_with_redis_down_is_503_never_500(tmp_path: Path,
-                                                     redis_aof: RedisServer) -> None:
-    served = serve_with(tmp_path, redis_aof.url, COLLECTOR_SPOOL_MAX_BYTES="40000")
+@MODES
+def test_full_spool_with_redis_down_is_503_never_500(tmp_path: Path, redis_aof: RedisServer,
+                                                     fsync: str) -> None:
+    served = serve_with(tmp_path, redis_aof.url, COLLECTOR_SPOOL_MAX_BYTES="40000",
+                        COLLECTOR_SPOOL_FSYNC=fsync)
     try:
         redis_aof.stop()
         statuses: Counter[int] = Counter()
@@ -192,4 +208,40 @@ def test_clients_stalling_mid_body_are_cut_off_and_do_not_starve_others(
     finally:
         for s in stalled:
             s.close()
+        served.stop()
+
+
+def metric(served: Served, name: str) -> float:
+    status, body = served.request("GET", "/metrics")
+    assert status == 200
+    for family in text_string_to_metric_families(body.decode()):
+        for sample in family.samples:
+            if sample.name == name and not sample.labels:
+                return float(sample.value)
+    return 0.0
+
+
+def test_corrupt_orphan_segment_is_replayed_and_counted_on_metrics(
+        tmp_path: Path, redis_aof: RedisServer) -> None:
+    """F14: a dead worker left a segment with a flipped byte in one record and a torn tail;
+    a live worker replays the rest, and /metrics shows 1 quarantined and 1 torn."""
+    spool_dir = tmp_path / "data" / "spool"
+    dead = Spool(spool_dir, owner="dead-worker")
+    records = [encode(Stamped(report(i), "dead-worker", i + 1)) for i in range(5)]
+    for record in records:
+        dead.append([record])
+    dead.close()
+    (segment,) = spool_dir.glob("dead-worker.*.seg")
+    raw = bytearray(segment.read_bytes())
+    second = len(frame(records[0]))
+    raw[second + HEADER.size + 50] ^= 0xFF  # the second record's CRC no longer matches
+    segment.write_bytes(bytes(raw[: len(raw) - len(frame(records[4])) // 2]))  # torn fifth
+    served = serve_with(tmp_path, redis_aof.url)
+    try:
+        assert settle(served, 3) == 3  # the first, third and fourth
+        assert metric(served, "pin_collector_spool_quarantined_total") == 1
+        assert metric(served, "pin_collector_spool_torn_total") == 1
+        assert list((spool_dir / "quarantine").iterdir())
+        assert not list(spool_dir.glob("dead-worker.*.seg"))
+    finally:
         served.stop()

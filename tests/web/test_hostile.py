@@ -29,6 +29,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from collector import create_app
+from collector.aggregates.keys import Keys
 from collector.config import Settings
 from collector.intake import formats, schemas
 from collector.intake.chains import der_to_pem, pem_to_der
@@ -412,7 +413,8 @@ def test_h22_u_label_is_counted_under_its_a_label(guard: Guard, ensure_ascii: bo
                             noted_hostname="b\u00fccher.example."), ensure_ascii=ensure_ascii)
     guard.accept(body)
     guard.flush()
-    hosts = guard.rdb.zrange(f"{guard.settings.key_prefix}:{{g}}:hosts", 0, -1)
+    hosts = [h for shard in Keys(guard.settings.key_prefix).glob.shards
+             for h in guard.rdb.zrange(shard.hosts, 0, -1)]
     assert b"xn--bcher-kva.example" in hosts
     assert "b\u00fccher".encode() not in redis_text(guard.rdb)
 
@@ -426,7 +428,8 @@ def test_h22_u_label_is_matched_against_the_allow_list(listed: Guard) -> None:
 def test_h22_a_label_is_accepted_when_allow_listed(listed: Guard) -> None:
     listed.accept(with_(ios(), hostname="XN--BCHER-KVA.de.", noted_hostname="xn--bcher-kva.de"))
     listed.flush()
-    hosts = listed.rdb.zrange(f"{listed.settings.key_prefix}:{{g}}:hosts", 0, -1)
+    hosts = [h for shard in Keys(listed.settings.key_prefix).glob.shards
+             for h in listed.rdb.zrange(shard.hosts, 0, -1)]
     assert b"xn--bcher-kva.de" in hosts
 
 

@@ -30,6 +30,7 @@ from tests.helpers import (
     IOS_FP,
     TOKEN,
     auth,
+    example_doc,
     flush,
     public_trust_ios,
     send,
@@ -55,6 +56,9 @@ READS = {
     "/v1/summary?since=2000-01-01T00:00:00Z": "Summary",
     "/v1/alerts": "AlertPage", "/v1/triage/audit": "AuditPage",
     "/v1/alerts?cursor=bad": "Problem",
+    "/v1/hosts/api.example.com/inventory": "Inventory",
+    "/v1/hosts/api.example.com/inventory?since=2000-01-01T00:00:00Z": "Inventory",
+    "/v1/hosts/nothing.example/inventory": "Problem",
 }
 
 
@@ -68,8 +72,8 @@ def test_document_covers_every_route(client: FlaskClient) -> None:
     assert doc["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer"}
     app = client.application
     for rule in app.url_map.iter_rules():
-        if rule.endpoint == "static":
-            continue
+        if rule.endpoint == "static" or rule.endpoint.startswith("dashboard."):
+            continue  # static files and the dashboard's HTML pages are no JSON API
         path = _flask_to_openapi(rule.rule)
         assert path in doc["paths"], path
         for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}:
@@ -163,6 +167,38 @@ def test_triage_and_alert_responses_match_their_schemas_strictly(
     ]
     assert len(answers[6][0].json["items"]) >= 2  # ours, and those the golden reports fired
     assert answers[8][0].json["ignored_chains"]
+    for resp, name in answers:
+        validator = jsonschema_rs.Draft202012Validator(_strict_json_schema(doc, name))
+        errors = [str(e) for e in validator.iter_errors(resp.json)]
+        assert not errors, (resp.request.path, errors[:3])
+
+
+def test_rehearsal_responses_match_their_schemas_strictly(pclient: FlaskClient) -> None:
+    """The rehearsal of the golden public-trust chain (with and without a window), a refusal,
+    and a pins-expiring alert as ``GET /v1/alerts`` lists it."""
+    send_golden(pclient)
+    chain = "".join(example_doc("chromium-hpkp.json")["validated-certificate-chain"])
+    doc = openapi.document()
+    post = {"headers": {**auth(), "Content-Type": "application/x-pem-file"}}
+    answers = [
+        (pclient.post("/v1/hosts/api.example.com/rehearsal", data=chain, **post), "Rehearsal"),
+        (pclient.post("/v1/hosts/api.example.com/rehearsal?since=2000-01-01T00:00:00Z",
+                      data=chain, **post), "Rehearsal"),
+        (pclient.post("/v1/hosts/api.example.com/rehearsal", data="nope", **post), "Problem"),
+    ]
+    assert answers[0][0].status_code == 200 and answers[2][0].status_code == 422
+    alert = {"id": "c" * 32, "rule": "pins-expiring", "hostname": "api.example.com",
+             "fingerprint": None, "classification": None, "label": "pin set expires soon",
+             "reports": 3, "devices": 2, "first_seen": "2026-01-01T00:00:00Z",
+             "fired_at": "2026-01-01T00:00:01Z", "url": "http://127.0.0.1:8000/hosts/x",
+             "pin_set": {"pins": CHROME_PINS[:1], "expiration": "2026-01-20",
+                         "days_to_expiry": 19, "app_versions": [
+                             {"app_id": None, "app_version": None, "platform": None}]}}
+    reads = pclient.application.extensions["collector"].reads
+    reads.client.xadd(reads.keys.alerts.log, {"alert": json.dumps(alert)})
+    listed = pclient.get("/v1/alerts", headers=auth())
+    assert listed.json["items"][0]["pin_set"] == alert["pin_set"]
+    answers.append((listed, "AlertPage"))
     for resp, name in answers:
         validator = jsonschema_rs.Draft202012Validator(_strict_json_schema(doc, name))
         errors = [str(e) for e in validator.iter_errors(resp.json)]

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from collector.aggregates.read import rankings
 from collector.aggregates.read.certificates import cert_list
 from collector.aggregates.read.chain_classes import chain_classes, pair_shown
 from collector.aggregates.read.classes import Shown
@@ -35,14 +36,12 @@ Ranked = list[tuple[str, int]]
 
 
 def _global_ranking(ctx: ReadContext, window: Window) -> Callable[[int, int], Ranked]:
-    """``fetch(start, count)`` over the global chain ranking, or the window's union of days."""
-    g = ctx.keys.glob
+    """``fetch(start, count)`` over the global chain ranking (merged over the shards), or the
+    window's union of days."""
     if not window.bounded:
-        return lambda start, count: list(ranked(
-            ctx.client.zrevrange(g.chains, start, start + count - 1, withscores=True)))
+        return rankings.Merged(ctx, rankings.CHAINS).fetch
     days = [stamp(d) for d in window_days(ctx, window)]
-    union = sorted(ranked(ctx.client.zunion([g.day_chains(d) for d in days], withscores=True)),
-                   key=lambda p: (-p[1], p[0])) if days else []
+    union = sorted(rankings.union(ctx, rankings.CHAINS, days), key=lambda p: (-p[1], p[0]))
     return lambda start, count: union[start:start + count]
 
 

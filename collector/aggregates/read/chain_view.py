@@ -20,11 +20,14 @@ from collector.intake.chains import ChainError
 from collector.intel.classify import PUBLIC_TRUST
 
 
-def chain_doc(ctx: ReadContext, fp: str, window: Window) -> dict[str, Any] | None:
+def chain_doc(ctx: ReadContext, fp: str, window: Window,
+              max_hosts: int | None = None) -> dict[str, Any] | None:
     """The chain view: its record, its hosts with each pair's class, parsed certificates.
 
     Each host carries the pair's ``triage`` state; hosts where the pair is ignored are listed
-    apart (``ignored_hosts``) and still count in every figure.
+    apart (``ignored_hosts``) and still count in every figure. With ``max_hosts`` (the
+    dashboard's chain page) only the most-reported hosts are classified and listed, and
+    ``hosts_not_listed`` counts the rest.
 
     Every figure honours the window: reports at hour resolution (the chain's daily buckets),
     hosts at day resolution, first/last seen inside the window.
@@ -37,7 +40,7 @@ def chain_doc(ctx: ReadContext, fp: str, window: Window) -> dict[str, Any] | Non
         pipe.zrevrange(g.chain_hosts(fp), 0, -1, withscores=True)
         for d in stamps:
             pipe.hgetall(g.chain_day(fp, d))
-            pipe.zscore(g.day_chains(d), fp)
+            pipe.zscore(g.of_chain(fp).day_chains(d), fp)
         if stamps:
             pipe.zunion([g.chain_hosts_day(fp, d) for d in stamps], withscores=True)
         meta_raw, hosts, *days_raw = pipe.execute()
@@ -75,15 +78,18 @@ def chain_doc(ctx: ReadContext, fp: str, window: Window) -> dict[str, Any] | Non
             info[c] = found
     named = sorted(((h, n) for h, n in host_counts if h != OTHER), key=lambda p: (-p[1], p[0]))
     other = sum(n for h, n in host_counts if h == OTHER)
-    shown = pair_shown(ctx, [(h, fp) for h, _ in named], {fp: (
+    listed = named if max_hosts is None else named[:max_hosts]
+    shown = pair_shown(ctx, [(h, fp) for h, _ in listed], {fp: (
         meta.get("classification"), meta.get("label"), meta.get("cv"), meta.get("last_seen"))})
     cls, label = shown[None, fp]
-    states = triage_of(ctx, [(h, fp, certs) for h, _ in named])
+    states = triage_of(ctx, [(h, fp, certs) for h, _ in listed])
     hosts_doc: list[dict[str, Any]] = [
         {"hostname": h, "reports": n, "classification": shown[h, fp][0],
-         "label": shown[h, fp][1], "triage": states[h, fp]} for h, n in named]
+         "label": shown[h, fp][1], "triage": states[h, fp]} for h, n in listed]
     port = meta.get("port")
+    limited = {} if max_hosts is None else {"hosts_not_listed": len(named) - len(listed)}
     return {
+        **limited,
         "fingerprint": fp,
         "reports": reports,
         "first_seen": iso(first_ms),

@@ -33,16 +33,29 @@ def hosts_page(ctx: ReadContext, window: Window, sort: str, offset: int, limit: 
     Under a window an item's figures come from the host's daily buckets of the window's days
     (one HGETALL per host and day); the order is that of the ranking (day resolution).
     """
+    page, days, more = host_ranking(ctx, window, sort, offset, limit)
+    return host_items(ctx, window, sort, page, days), more
+
+
+def host_ranking(ctx: ReadContext, window: Window, sort: str, offset: int, limit: int) \
+        -> rankings.Page:
+    """(hostname, score) of one page of the host ranking ``hosts_page`` lists, the window's
+    day stamps, and whether more follow."""
     g = ctx.keys.glob
     if sort == "last_seen" and window.bounded:
-        page, days, more = rankings.page(ctx, g.hosts_last, g.day_hosts, window, 0, 10**9)
-        lasts = ctx.client.zmscore(g.hosts_last, [h for h, _ in page]) if page else []
+        page, days, more = rankings.page(ctx, rankings.HOSTS_LAST, window, 0, 10**9)
+        lasts = rankings.scores(ctx, rankings.HOSTS_LAST, [h for h, _ in page], g.of_host)
         order = sorted(zip(page, lasts, strict=True), key=lambda p: (-(p[1] or 0), p[0][0]))
         page = [p for p, _ in order][offset:offset + limit]
         more = len(order) > offset + limit
-    else:
-        page, days, more = rankings.page(ctx, g.hosts if sort == "reports" else g.hosts_last,
-                                         g.day_hosts, window, offset, limit)
+        return page, days, more
+    return rankings.page(ctx, rankings.HOSTS if sort == "reports" else rankings.HOSTS_LAST,
+                         window, offset, limit)
+
+
+def host_items(ctx: ReadContext, window: Window, sort: str, page: list[tuple[str, int]],
+               days: list[str]) -> list[dict[str, Any]]:
+    """The host list's items for ranked (hostname, score) pairs (one pipeline)."""
     with ctx.client.pipeline(transaction=False) as pipe:
         for hostname, _ in page:
             hk = ctx.keys.host(hostname)
@@ -78,7 +91,7 @@ def hosts_page(ctx: ReadContext, window: Window, sort: str, offset: int, limit: 
             "first_seen": iso(first),
             "last_seen": iso(last),
         })
-    return items, more
+    return items
 
 
 @dataclass(frozen=True)

@@ -1,31 +1,184 @@
-"""One page of a ranking: a global sorted set, or the union of the window's daily ones.
+"""The global rankings, spread over the shards ``{g:T}`` and merged here.
 
-Without a window a page is one ZREVRANGE on a global ranking, so its cost depends on
-``limit``, never on the number of members. With a window the ranking is the union of the
-daily rankings the window touches (day resolution), paged in memory. A member whose rank
-changes between two pages may appear twice or be skipped, as with any offset.
+A hostname's members live in one shard, a chain's in one shard (``keys.shard_index``), so a
+ranking is the concatenation of its shards' members: no ZUNION across slots (which a Redis
+Cluster refuses), one pipeline over the shards instead. The merged order is the one a single
+sorted set would give (score descending, then member descending), so offsets and cursors page
+as they did over one key.
+
+Without a window a page reads the top ``offset + limit + 1`` of each shard, so its cost
+depends on the offset and limit, never on the number of members. With a window the ranking
+is the union of the daily rankings the window touches (day resolution; each shard's union is
+one ZUNION within its slot), paged in memory. A member whose rank changes between two pages
+may appear twice or be skipped, as with any offset.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
+from collector.aggregates.keys import ShardKeys
 from collector.aggregates.read.context import ReadContext
 from collector.aggregates.read.replies import ranked
 from collector.aggregates.read.windows import Window, stamp, window_days
 
 Page = tuple[list[tuple[str, int]], list[str], bool]
+Rows = list[tuple[str, int]]
 
 
-def page(ctx: ReadContext, key: str, day_key: Callable[[str], str], window: Window,
-         offset: int, limit: int) -> Page:
+@dataclass(frozen=True)
+class Ranking:
+    """Which sorted set of each shard, and which daily one."""
+
+    key: Callable[[ShardKeys], str]
+    day_key: Callable[[ShardKeys, str], str]
+
+
+HOSTS = Ranking(lambda s: s.hosts, lambda s, d: s.day_hosts(d))
+HOSTS_LAST = Ranking(lambda s: s.hosts_last, lambda s, d: s.day_hosts(d))
+HOSTS_FAILING = Ranking(lambda s: s.hosts_failing, lambda s, d: s.day_failing(d))
+HOSTS_BREAKING = Ranking(lambda s: s.hosts_breaking, lambda s, d: s.day_breaking(d))
+CHAINS = Ranking(lambda s: s.chains, lambda s, d: s.day_chains(d))
+
+
+def ordered(rows: Rows) -> Rows:
+    """A single sorted set's order: score descending, ties by member descending."""
+    return sorted(rows, key=lambda p: (p[1], p[0]), reverse=True)
+
+
+def _shards(ctx: ReadContext) -> tuple[ShardKeys, ...]:
+    return ctx.keys.glob.shards
+
+
+def queue_top(pipe: Any, ctx: ReadContext, ranking: Ranking, n: int) -> int:
+    """Queue each shard's top ``n`` (all with n < 0); returns how many replies to pass to
+    ``merge_top``."""
+    for s in _shards(ctx):
+        pipe.zrevrange(ranking.key(s), 0, n - 1 if n > 0 else -1, withscores=True)
+    return len(_shards(ctx))
+
+
+def merge_top(replies: list[Any], n: int) -> Rows:
+    """The first ``n`` (all with n < 0) of the merged ranking from ``queue_top``'s replies."""
+    rows = ordered([p for r in replies for p in ranked(r)])
+    return rows if n < 0 else rows[:n]
+
+
+def top(ctx: ReadContext, ranking: Ranking, n: int) -> Rows:
+    """The merged ranking's first ``n`` members (all of them with n < 0)."""
+    with ctx.client.pipeline(transaction=False) as pipe:
+        queue_top(pipe, ctx, ranking, n)
+        return merge_top(pipe.execute(), n)
+
+
+def queue_count(pipe: Any, ctx: ReadContext, ranking: Ranking) -> int:
+    for s in _shards(ctx):
+        pipe.zcard(ranking.key(s))
+    return len(_shards(ctx))
+
+
+def count(ctx: ReadContext, ranking: Ranking) -> int:
+    """Members of the ranking (each is in one shard)."""
+    with ctx.client.pipeline(transaction=False) as pipe:
+        queue_count(pipe, ctx, ranking)
+        return sum(int(c) for c in pipe.execute())
+
+
+def union(ctx: ReadContext, ranking: Ranking, days: list[str]) -> Rows:
+    """The daily rankings of ``days`` summed, merged over the shards, in ranking order."""
+    if not days:
+        return []
+    with ctx.client.pipeline(transaction=False) as pipe:
+        for s in _shards(ctx):
+            pipe.zunion([ranking.day_key(s, d) for d in days], withscores=True)
+        return ordered([p for r in pipe.execute() for p in ranked(r)])
+
+
+def scores(ctx: ReadContext, ranking: Ranking, members: list[str],
+           shard_of: Callable[[str], ShardKeys]) -> list[float | None]:
+    """Each member's score in the ranking (None: not ranked), read in its own shard."""
+    if not members:
+        return []
+    groups: dict[str, list[int]] = {}
+    for i, m in enumerate(members):
+        groups.setdefault(ranking.key(shard_of(m)), []).append(i)
+    out: list[float | None] = [None] * len(members)
+    with ctx.client.pipeline(transaction=False) as pipe:
+        for key, ix in groups.items():
+            pipe.zmscore(key, [members[i] for i in ix])
+        for ix, found in zip(groups.values(), pipe.execute(), strict=True):
+            for i, score in zip(ix, found, strict=True):
+                out[i] = score
+    return out
+
+
+class Merged:
+    """``fetch(start, count)`` over a ranking without a window: each shard's prefix is read
+    once, as far as the pages asked for need (a filtered scan asks several in a row)."""
+
+    def __init__(self, ctx: ReadContext, ranking: Ranking) -> None:
+        self.ctx, self.ranking = ctx, ranking
+        self._rows: list[Rows] = [[] for _ in _shards(ctx)]
+        self._done = [False] * len(self._rows)
+        self._merged: Rows = []
+        self._upto = 0  # every shard holds its top `_upto` (or all of it)
+
+    def fetch(self, start: int, count: int) -> Rows:
+        end = start + count
+        if end > self._upto:
+            want = max(end, 2 * self._upto)
+            shards = _shards(self.ctx)
+            todo = [i for i, done in enumerate(self._done) if not done]
+            with self.ctx.client.pipeline(transaction=False) as pipe:
+                for i in todo:
+                    pipe.zrevrange(self.ranking.key(shards[i]), self._upto, want - 1,
+                                   withscores=True)
+                for i, got in zip(todo, pipe.execute(), strict=True):
+                    more = list(ranked(got))
+                    self._rows[i] += more
+                    self._done[i] = len(more) < want - self._upto
+            self._upto = want
+            self._merged = ordered([p for rows in self._rows for p in rows])
+        return self._merged[start:end]
+
+
+def page(ctx: ReadContext, ranking: Ranking, window: Window, offset: int, limit: int) -> Page:
     """(member, score) for one page, the window's day stamps, and whether more follow."""
     if not window.bounded:
-        rows = list(ranked(ctx.client.zrevrange(key, offset, offset + limit, withscores=True)))
+        rows = top(ctx, ranking, offset + limit + 1)[offset:]
         return rows[:limit], [], len(rows) > limit
     days = [stamp(d) for d in window_days(ctx, window)]
     if not days:
         return [], [], False
-    union = sorted(ranked(ctx.client.zunion([day_key(d) for d in days], withscores=True)),
-                   key=lambda p: (-p[1], p[0]))
-    return union[offset:offset + limit], days, len(union) > offset + limit
+    merged = union(ctx, ranking, days)
+    return merged[offset:offset + limit], days, len(merged) > offset + limit
+
+
+def seen_since(ctx_client: Any, shards: tuple[ShardKeys, ...], floor_ms: int,
+               page_size: int) -> Iterator[list[str]]:
+    """Every hostname last seen at or after ``floor_ms``, a page at a time (shard by shard,
+    latest first in each): for jobs that visit every recent host (``alerts``)."""
+    for s in shards:
+        start = 0
+        while True:
+            found: Any = ctx_client.zrevrangebyscore(s.hosts_last, "+inf", floor_ms,
+                                                     start=start, num=page_size)
+            if not found:
+                break
+            yield [m.decode() if isinstance(m, bytes) else str(m) for m in found]
+            if len(found) < page_size:
+                break
+            start += page_size
+
+
+def latest_hosts(client: Any, shards: tuple[ShardKeys, ...], floor_ms: int,
+                 n: int) -> list[str]:
+    """The ``n`` hostnames seen most recently, at or after ``floor_ms``."""
+    with client.pipeline(transaction=False) as pipe:
+        for s in shards:
+            pipe.zrevrangebyscore(s.hosts_last, "+inf", floor_ms, start=0, num=n,
+                                  withscores=True)
+        rows = ordered([p for r in pipe.execute() for p in ranked(r)])
+    return [h for h, _ in rows[:n]]

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from collector.aggregates.read import rankings
 from collector.aggregates.read.chain_classes import chain_classes
 from collector.aggregates.read.context import ReadContext
-from collector.aggregates.read.replies import pfcount, ranked, text
+from collector.aggregates.read.rankings import CHAINS, HOSTS, HOSTS_BREAKING, HOSTS_FAILING
+from collector.aggregates.read.replies import pfcount, text
 from collector.aggregates.read.windows import Window, daily, stamp, windowed
 
 LOSING_LISTED = 100
@@ -20,26 +22,31 @@ LOSING_LISTED = 100
 
 
 def summary_doc(ctx: ReadContext, window: Window, top: int = 10) -> dict[str, Any]:
-    """One pipeline on the running totals; with a window, the daily buckets it covers."""
+    """One pipeline on the running totals and every shard's rankings; with a window, the
+    daily buckets it covers."""
     g = ctx.keys.glob
     if window.bounded:
         return _summary_window(ctx, window, top)
     with ctx.client.pipeline(transaction=False) as pipe:
         pipe.hmget(g.totals, "reports", "test_reports")
-        pipe.zcard(g.hosts)
-        pipe.zcard(g.chains)
         pfcount(pipe, g.devices)
-        pipe.zrevrange(g.hosts, 0, top - 1, withscores=True)
-        pipe.zrevrange(g.chains, 0, top - 1, withscores=True)
         pipe.hgetall(g.classes)
-        pipe.zrevrange(g.hosts_failing, 0, -1, withscores=True)
-        (reports, tests), hosts, chains, devices, top_hosts, top_chains, classes, failing = \
-            pipe.execute()
+        sizes = [rankings.queue_count(pipe, ctx, HOSTS), rankings.queue_count(pipe, ctx, CHAINS),
+                 rankings.queue_top(pipe, ctx, HOSTS, top),
+                 rankings.queue_top(pipe, ctx, CHAINS, top),
+                 rankings.queue_top(pipe, ctx, HOSTS_FAILING, -1)]
+        (reports, tests), devices, classes, *rest = pipe.execute()
+    parts, at = [], 0
+    for n in sizes:
+        parts.append(rest[at:at + n])
+        at += n
+    hosts, chains = sum(int(c) for c in parts[0]), sum(int(c) for c in parts[1])
     doc = _doc(ctx, int(reports or 0), hosts, chains, devices,
-               list(ranked(top_hosts)), list(ranked(top_chains)),
+               rankings.merge_top(parts[2], top), rankings.merge_top(parts[3], top),
                {text(k): int(v) for k, v in classes.items()})
+    failing = sorted(rankings.merge_top(parts[4], -1), key=lambda p: (-p[1], p[0]))
     tests_all_time = int(tests or 0)
-    return {**_losing(ctx, sorted(ranked(failing), key=lambda p: (-p[1], p[0])), []),
+    return {**_losing(ctx, failing, []),
             **doc, "test_reports": tests_all_time, "test_reports_all_time": tests_all_time}
 
 
@@ -55,15 +62,12 @@ def _summary_window(ctx: ReadContext, window: Window, top: int) -> dict[str, Any
                 "test_reports_all_time": tests_all_time}
     reports, fields = windowed(rows, window)
     with ctx.client.pipeline(transaction=False) as pipe:
-        pipe.zunion([g.day_hosts(d) for d in days], withscores=True)
-        pipe.zunion([g.day_chains(d) for d in days], withscores=True)
         pfcount(pipe, *[g.devices_day(d) for d in days])
-        pipe.zunion([g.day_failing(d) for d in days], withscores=True)
-        hosts, chains, devices, failing = pipe.execute()
-    rank = sorted(ranked(hosts), key=lambda p: (-p[1], p[0]))
-    crank = sorted(ranked(chains), key=lambda p: (-p[1], p[0]))
+        (devices,) = pipe.execute()
+    rank = sorted(rankings.union(ctx, HOSTS, days), key=lambda p: (-p[1], p[0]))
+    crank = sorted(rankings.union(ctx, CHAINS, days), key=lambda p: (-p[1], p[0]))
     classes = {k[1:]: v for k, v in fields.items() if k[0] == "k"}
-    losing = sorted(ranked(failing), key=lambda p: (-p[1], p[0]))
+    losing = sorted(rankings.union(ctx, HOSTS_FAILING, days), key=lambda p: (-p[1], p[0]))
     return {**_losing(ctx, losing, days),
             **_doc(ctx, reports, len(rank), len(crank), devices, rank[:top], crank[:top],
                    classes),
@@ -91,13 +95,10 @@ def _losing(ctx: ReadContext, failing: list[tuple[str, int]], days: list[str]) \
 
 def _at_risk(ctx: ReadContext, days: list[str]) -> int:
     """At-risk devices summed over the hosts with at-risk reports (all-time, or on ``days``)."""
-    g = ctx.keys.glob
     if days:
-        hosts = [h for h, _ in ranked(ctx.client.zunion([g.day_breaking(d) for d in days],
-                                                        withscores=True))]
+        hosts = [h for h, _ in rankings.union(ctx, HOSTS_BREAKING, days)]
     else:
-        hosts = [h for h, _ in ranked(ctx.client.zrange(g.hosts_breaking, 0, -1,
-                                                        withscores=True))]
+        hosts = [h for h, _ in rankings.top(ctx, HOSTS_BREAKING, -1)]
     with ctx.client.pipeline(transaction=False) as pipe:
         for hostname in hosts:
             hk = ctx.keys.host(hostname)

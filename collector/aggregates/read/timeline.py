@@ -64,6 +64,15 @@ def timeline_doc(ctx: ReadContext, hostname: str, interval: str, window: Window)
     return None if doc is None else {"hostname": hostname, **doc}
 
 
+def global_timeline_doc(ctx: ReadContext, interval: str, window: Window) -> dict[str, Any]:
+    """Every host's reports per ``hour`` or ``day`` (the global daily buckets): the
+    dashboard's overview chart. Never None: a collector without reports has zero points."""
+    g = ctx.keys.glob
+    doc = _series(ctx, g.totals, g.day, interval, window)
+    return doc if doc is not None else {"interval": interval, "since": None, "until": None,
+                                        "points": []}
+
+
 def chain_timeline_doc(ctx: ReadContext, fp: str, interval: str, window: Window) \
         -> dict[str, Any] | None:
     """A chain's reports on all its hosts per ``hour`` or ``day``; None for an unknown chain."""

@@ -80,7 +80,8 @@ class Alert(Strict):
 
     id = fields.String(required=True, metadata={"description": "Stable across re-deliveries."})
     rule = fields.String(required=True, validate=validate.OneOf(
-        ["new-public-trust-chain", "enforced-failures", "new-chain", "spike"]))
+        ["new-public-trust-chain", "enforced-failures", "new-chain", "spike",
+         "pins-expiring"]))
     hostname = fields.String(required=True)
     fingerprint = fields.String(allow_none=True, required=True)
     classification = fields.String(allow_none=True, required=True)
@@ -90,6 +91,22 @@ class Alert(Strict):
     first_seen = fields.String(allow_none=True, required=True, metadata={"format": "date-time"})
     fired_at = fields.String(allow_none=True, required=True, metadata={"format": "date-time"})
     url = fields.String(allow_none=True, required=True)
+    pin_set = fields.Nested("ExpiringPinSet", metadata={
+        "description": "pins-expiring only: the pin set, its expiration and the builds "
+                       "carrying it."})
+
+
+class AlertBuild(Strict):
+    app_id = fields.String(allow_none=True, required=True)
+    app_version = fields.String(allow_none=True, required=True)
+    platform = fields.String(allow_none=True, required=True)
+
+
+class ExpiringPinSet(Strict):
+    pins = fields.List(fields.String(), required=True)
+    expiration = fields.String(required=True)
+    days_to_expiry = fields.Integer(required=True)
+    app_versions = fields.List(fields.Nested(AlertBuild), required=True)
 
 
 class AlertPage(Page):
