@@ -21,7 +21,7 @@ from typing import Any
 
 from collector.aggregates.keys import ShardKeys
 from collector.aggregates.read.context import ReadContext
-from collector.aggregates.read.replies import ranked
+from collector.aggregates.read.replies import pairs, ranked, text, zunion_raw
 from collector.aggregates.read.windows import Window, stamp, window_days
 
 Page = tuple[list[tuple[str, int]], list[str], bool]
@@ -88,12 +88,23 @@ def count(ctx: ReadContext, ranking: Ranking) -> int:
 
 def union(ctx: ReadContext, ranking: Ranking, days: list[str]) -> Rows:
     """The daily rankings of ``days`` summed, merged over the shards, in ranking order."""
+    return ordered(union_rows(ctx, ranking, days))
+
+
+def union_rows(ctx: ReadContext, ranking: Ranking, days: list[str]) -> Rows:
+    """``union`` in no order."""
+    return [(text(m), int(n)) for m, n in union_raw(ctx, ranking, days)]
+
+
+def union_raw(ctx: ReadContext, ranking: Ranking, days: list[str]) -> list[tuple[bytes, float]]:
+    """``union`` in no order and undecoded: for a count or a top few of 10 k members, sorting
+    and decoding them all is the cost (bytes order as their UTF-8 text does)."""
     if not days:
         return []
     with ctx.client.pipeline(transaction=False) as pipe:
         for s in _shards(ctx):
-            pipe.zunion([ranking.day_key(s, d) for d in days], withscores=True)
-        return ordered([p for r in pipe.execute() for p in ranked(r)])
+            zunion_raw(pipe, [ranking.day_key(s, d) for d in days])
+        return [p for r in pipe.execute() for p in pairs(r)]
 
 
 def scores(ctx: ReadContext, ranking: Ranking, members: list[str],

@@ -26,6 +26,15 @@ def ranked(pairs: Any) -> Iterator[tuple[str, int]]:
         yield text(member), int(score)
 
 
+def pairs(reply: Any) -> list[tuple[bytes, float]]:
+    """(member, score) pairs of a raw WITHSCORES reply, undecoded: RESP3 sends pairs, RESP2
+    a flat list of alternating members and scores."""
+    if reply and isinstance(reply[0], list | tuple):
+        return [(m, float(n)) for m, n in reply]
+    it = iter(reply)
+    return [(m, float(n)) for m, n in zip(it, it, strict=True)]
+
+
 def rfc3339(when: datetime) -> str:
     return when.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
@@ -41,3 +50,9 @@ def iso(ms: Any) -> str | None:
 def pfcount(pipe: Any, *keys: str) -> None:
     """Queue PFCOUNT: redis-py refuses ``pipe.pfcount`` in cluster mode even within a slot."""
     pipe.execute_command("PFCOUNT", *keys)
+
+
+def zunion_raw(pipe: Any, keys: list[str]) -> None:
+    """Queue ZUNION WITHSCORES without redis-py's reply callback (~2 µs a pair): ``pairs``
+    reads the reply."""
+    pipe.execute_command("ZUNION", len(keys), *keys, "WITHSCORES")

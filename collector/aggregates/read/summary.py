@@ -8,6 +8,7 @@ counts twice, as it loses service twice).
 
 from __future__ import annotations
 
+import heapq
 from typing import Any
 
 from collector.aggregates.read import rankings
@@ -64,15 +65,22 @@ def _summary_window(ctx: ReadContext, window: Window, top: int) -> dict[str, Any
     with ctx.client.pipeline(transaction=False) as pipe:
         pfcount(pipe, *[g.devices_day(d) for d in days])
         (devices,) = pipe.execute()
-    rank = sorted(rankings.union(ctx, HOSTS, days), key=lambda p: (-p[1], p[0]))
-    crank = sorted(rankings.union(ctx, CHAINS, days), key=lambda p: (-p[1], p[0]))
+    hosts = rankings.union_raw(ctx, HOSTS, days)
+    chains = rankings.union_raw(ctx, CHAINS, days)
+    top_hosts = [(text(m), int(n)) for m, n in heapq.nsmallest(top, hosts, key=_by_count)]
+    top_chains = [(text(m), int(n)) for m, n in heapq.nsmallest(top, chains, key=_by_count)]
     classes = {k[1:]: v for k, v in fields.items() if k[0] == "k"}
     losing = sorted(rankings.union(ctx, HOSTS_FAILING, days), key=lambda p: (-p[1], p[0]))
     return {**_losing(ctx, losing, days),
-            **_doc(ctx, reports, len(rank), len(crank), devices, rank[:top], crank[:top],
+            **_doc(ctx, reports, len(hosts), len(chains), devices, top_hosts, top_chains,
                    classes),
             "test_reports": sum(row.get("test_reports", 0) for _, row in rows),
             "test_reports_all_time": tests_all_time}
+
+
+def _by_count(row: tuple[bytes, float]) -> tuple[float, bytes]:
+    """Most reports first, ties by name."""
+    return -row[1], row[0]
 
 
 def _losing(ctx: ReadContext, failing: list[tuple[str, int]], days: list[str]) \
@@ -96,7 +104,7 @@ def _losing(ctx: ReadContext, failing: list[tuple[str, int]], days: list[str]) \
 def _at_risk(ctx: ReadContext, days: list[str]) -> int:
     """At-risk devices summed over the hosts with at-risk reports (all-time, or on ``days``)."""
     if days:
-        hosts = [h for h, _ in rankings.union(ctx, HOSTS_BREAKING, days)]
+        hosts = [text(h) for h, _ in rankings.union_raw(ctx, HOSTS_BREAKING, days)]
     else:
         hosts = [h for h, _ in rankings.top(ctx, HOSTS_BREAKING, -1)]
     with ctx.client.pipeline(transaction=False) as pipe:
