@@ -1,6 +1,6 @@
 """Dashboard pages' server time over 10 k aggregated hosts (SPEC §7: <= 50 ms per page).
 
-The hosts are aggregated as ``bench/queries.py`` does (>= 1 report each, in a private
+The hosts are aggregated by ``bench.data.aggregated_hosts`` (>= 1 report each, in a private
 redis-server), plus an alert log of 2 000 alerts on those hosts and chains; the collector is
 served against it, one session is signed in through the sign-in form (CSRF token and all),
 then each page is requested sequentially on one keep-alive connection. The server time is
@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from bench import report
-from bench.data import ReportMaker, Writer, make_chains
+from bench.data import aggregated_hosts, counted_hosts
 from bench.load import percentiles
 from bench.servers import start_collector, stop
 from bench.targets import TARGET_PAGE_MS
@@ -107,20 +107,12 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
     nhosts = 2_000 if args.quick else 10_000
     nreq = 60 if args.quick else 200
-    hosts = [f"h{i}.svc{i % 97}.example.com" for i in range(nhosts)]
-    chains = make_chains(10)
-    maker = ReportMaker(args.shared, chains, devices=50_000, seed=2)
     server = RedisServer(tmp / "redis-dashboard", appendonly=False).start()
     try:
-        writer = Writer(server.url)
-        reports = [maker.make(h, i % len(chains)) for i, h in enumerate(hosts)]
-        reports += [maker.make(maker.rng.choice(hosts), maker.rng.randrange(len(chains)))
-                    for _ in range(nhosts)]
-        writer.write(reports)
+        writer, hosts, reports = aggregated_hosts(args.shared, server.url, nhosts)
         fps = sorted({r.chain.fingerprint for r in reports})
         _alerts(writer.client, hosts, fps, 2_000)
-        counted_hosts = sum(int(writer.client.zcard(s.hosts))  # every global shard's hosts
-                            for s in writer.store.keys.glob.shards)
+        nhosts_counted = counted_hosts(writer)
         writer.client.close()
         token = secrets.token_urlsafe(24)
         proc, port, _log = start_collector(tmp, args.workers, token, "collector-dashboard",
@@ -149,7 +141,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     finally:
         server.stop()
     met = all(f["server"]["p99_ms"] <= TARGET_PAGE_MS for f in figures.values())
-    result = {"hosts": counted_hosts, "reports": len(reports), "requests": nreq,
+    result = {"hosts": nhosts_counted, "reports": len(reports), "requests": nreq,
               "pages": figures, "met": met}
     report.dashboard(result, workers=args.workers)
     return result

@@ -116,6 +116,26 @@ class Writer:
         return spent
 
 
+def aggregated_hosts(shared: Path, url: str, nhosts: int) -> tuple[Writer, list[str], list[Any]]:
+    """The read benchmarks' data set: nhosts hosts over 10 chains, one report per host, then
+    as many again spread at random (skewed counts), written to the redis-server at url.
+    Returns the writer (still connected), the hostnames and the reports."""
+    hosts = [f"h{i}.svc{i % 97}.example.com" for i in range(nhosts)]
+    chains = make_chains(10)
+    maker = ReportMaker(shared, chains, devices=50_000, seed=2)
+    writer = Writer(url)
+    reports = [maker.make(h, i % len(chains)) for i, h in enumerate(hosts)]
+    reports += [maker.make(maker.rng.choice(hosts), maker.rng.randrange(len(chains)))
+                for _ in range(nhosts)]
+    writer.write(reports)
+    return writer, hosts, reports
+
+
+def counted_hosts(writer: Writer) -> int:
+    """Hosts as the store counts them: every global shard's hosts."""
+    return sum(int(writer.client.zcard(s.hosts)) for s in writer.store.keys.glob.shards)
+
+
 def used_memory(client: Any) -> int:
     return int(client.info("memory")["used_memory"])
 

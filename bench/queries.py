@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import report
-from bench.data import ReportMaker, Writer, make_chains
+from bench.data import aggregated_hosts, counted_hosts
 from bench.load import percentiles, timed_gets
 from bench.servers import start_collector, stop
 from bench.targets import TARGET_QUERY_P99_MS
@@ -25,19 +25,10 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
     nhosts = 2_000 if args.quick else 10_000
     nreq = 500 if args.quick else 2_000
-    hosts = [f"h{i}.svc{i % 97}.example.com" for i in range(nhosts)]
-    chains = make_chains(10)
-    maker = ReportMaker(args.shared, chains, devices=50_000, seed=2)
     server = RedisServer(tmp / "redis-queries", appendonly=False).start()
     try:
-        writer = Writer(server.url)
-        # one report per host, then as many again spread at random (skewed counts)
-        reports = [maker.make(h, i % len(chains)) for i, h in enumerate(hosts)]
-        reports += [maker.make(maker.rng.choice(hosts), maker.rng.randrange(len(chains)))
-                    for _ in range(nhosts)]
-        writer.write(reports)
-        counted_hosts = sum(int(writer.client.zcard(s.hosts))  # every global shard's hosts
-                            for s in writer.store.keys.glob.shards)
+        writer, hosts, reports = aggregated_hosts(args.shared, server.url, nhosts)
+        nhosts_counted = counted_hosts(writer)
         writer.client.close()
         token = secrets.token_urlsafe(24)
         proc, port, _log = start_collector(tmp, args.workers, token, "collector-queries",
@@ -54,7 +45,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     finally:
         server.stop()
     met = all(p["p99_ms"] <= TARGET_QUERY_P99_MS for p in (summary, host))
-    result = {"hosts": counted_hosts, "reports": len(reports), "requests": nreq,
+    result = {"hosts": nhosts_counted, "reports": len(reports), "requests": nreq,
               "summary": summary, "host": host, "met": met}
     report.queries(result, workers=args.workers)
     return result

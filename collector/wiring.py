@@ -12,7 +12,7 @@ import secrets
 import socket
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -106,10 +106,16 @@ def report_classes(classifier: Classifier, report: Report) \
 
 def stamped(report: Report, classifier: Classifier, pair: Classification,
             chain: Classification) -> Report:
-    """The report with its pair class, chain class and the classifier's version set."""
-    return replace(report, classification=pair.kind, label=pair.label,
-                   chain_classification=chain.kind, chain_label=chain.label,
-                   class_version=classifier.version)
+    """The report with its pair class, chain class and the classifier's version set.
+
+    A copy of the instance dict, not ``dataclasses.replace``: that runs ``__init__`` again, a
+    frozen setattr per field (~15 µs a report on the ingest path, ~1 µs this way), for fields
+    ``formats.build`` already set."""
+    copy = object.__new__(Report)
+    copy.__dict__.update(report.__dict__, classification=pair.kind, label=pair.label,
+                         chain_classification=chain.kind, chain_label=chain.label,
+                         class_version=classifier.version)
+    return copy
 
 
 def _redis_url(settings: Settings) -> str:

@@ -158,6 +158,15 @@ def free_port() -> int:
         return port
 
 
+def group_alive(pgid: int) -> bool:
+    """Whether any process of the process group ``pgid`` is left."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 class Served:
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None,
                  workers: int = 2) -> None:

@@ -9,22 +9,16 @@ the caller (``web.ratelimit``) falls back to its per-worker limiter.
 from __future__ import annotations
 
 import time
-from importlib import resources
 from typing import Any
 
 import redis
 
+from collector.aggregates import scripts
 from collector.aggregates.keys import Keys, source_digest
 
 HOUR_S = 3600
 SET_MARGIN_S = 60
 CHAIN_ID_HEX = 15  # 60 bits: an integer member, so a source's set is an intset
-
-
-def _script(name: str) -> str:
-    """The bare script: without ``common.lua`` (scripts.source), whose function definitions
-    alone cost a few microseconds of Redis CPU per call; these run once per report."""
-    return (resources.files("collector.aggregates") / "lua" / f"{name}.lua").read_text("utf-8")
 
 
 def chain_id(fingerprint: str) -> int:
@@ -39,8 +33,9 @@ class LimitStore:
         self.client = client
         self.keys = keys.limits
         self.secret = secret
-        self._limit: Any = client.register_script(_script("limit"))
-        self._chains: Any = client.register_script(_script("chains_cap"))
+        # bare scripts (no common.lua): they run once per report
+        self._limit: Any = client.register_script(scripts.bare("limit"))
+        self._chains: Any = client.register_script(scripts.bare("chains_cap"))
 
     def sid(self, source: str) -> str:
         return source_digest(self.secret, source)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from importlib import resources
 
 
-def _read(package: str, name: str) -> str:
+def bare(name: str, package: str = "collector.aggregates") -> str:
+    """The script ``lua/<name>.lua`` of ``package`` alone: for a script that needs none of
+    ``common.lua``, whose definitions alone cost Redis CPU on every call."""
     return (resources.files(package) / "lua" / f"{name}.lua").read_text("utf-8")
 
 
 def source(name: str, package: str = "collector.aggregates") -> str:
     """The script ``lua/<name>.lua`` of ``package``, preceded by the shared helpers."""
-    return _read("collector.aggregates", "common") + _read(package, name)
+    return bare("common") + bare(name, package)

@@ -36,7 +36,7 @@ from collector.aggregates.read.rankings import seen_since
 from collector.aggregates.read.replies import text
 from collector.aggregates.read.windows import Window
 from collector.alerts.outbox import alert_id, build_alert
-from collector.alerts.rules import PINS_EXPIRING, Alerter
+from collector.alerts.rules import PINS_EXPIRING, Alerter, take_turn
 from collector.intel.rehearsal import days_to_expiry
 
 EVERY_S = 300.0
@@ -70,9 +70,8 @@ class PinsExpiringRule:
         """Evaluate now if this worker gets the lease; return the alerts fired."""
         if PINS_EXPIRING not in self.alerter.rules:
             return 0
-        lease_ms = max(1, int(self.every_s * 1000) - 100)
-        if not self.client.set(self.keys.alerts.pins_expiring_lease, self.owner, nx=True,
-                               px=lease_ms):
+        if not take_turn(self.client, self.keys.alerts.pins_expiring_lease, self.owner,
+                         self.every_s):
             return 0
         now = datetime.fromtimestamp(self.wall(), UTC)
         floor = int(now.timestamp() * 1000) - self.retention_days * 86_400_000

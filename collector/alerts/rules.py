@@ -47,6 +47,12 @@ def rule_for(event: PairEvent) -> str | None:
     return None
 
 
+def take_turn(client: redis.Redis, lease: str, owner: str, every_s: float) -> bool:
+    """Whether this worker evaluates a periodic rule this turn: the one that sets ``lease``
+    (NX, held for the period less 100 ms, never released early: free again by the next turn)."""
+    return bool(client.set(lease, owner, nx=True, px=max(1, int(every_s * 1000) - 100)))
+
+
 class AlertStats:
     """Alerts fired by this worker, per rule (``pin_collector_alerts_fired_total{rule}``)."""
 

@@ -23,7 +23,7 @@ import redis
 from collector.aggregates.keys import Keys
 from collector.aggregates.read.rankings import latest_hosts
 from collector.aggregates.read.replies import pfcount
-from collector.alerts.rules import SPIKE, Alerter
+from collector.alerts.rules import SPIKE, Alerter, take_turn
 
 EVERY_S = 60.0
 WINDOW_S = 900
@@ -55,8 +55,7 @@ class SpikeRule:
         """Evaluate now if this worker gets the lease; return the alerts fired."""
         if SPIKE not in self.alerter.rules:
             return 0
-        lease_ms = max(1, int(self.every_s * 1000) - 100)  # free again by the next turn
-        if not self.client.set(self.keys.alerts.spike_lease, self.owner, nx=True, px=lease_ms):
+        if not take_turn(self.client, self.keys.alerts.spike_lease, self.owner, self.every_s):
             return 0
         now = self.wall()
         hosts = latest_hosts(self.client, self.keys.glob.shards, int((now - WINDOW_S) * 1000),

@@ -15,9 +15,7 @@ import contextlib
 import json
 import os
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -112,32 +110,6 @@ def _hostname(raw: str) -> str:
         raise CliError(f"--host: not a hostname: {raw}", 2) from None
 
 
-def _post(api: ApiSource, path: str, params: dict[str, str], body: bytes) -> dict[str, Any]:
-    """POST a PEM body to the API; errors as ``ApiSource.get`` reports them."""
-    from collector.cli.sources import CliError
-
-    query = f"?{urllib.parse.urlencode(params)}" if params else ""
-    req = urllib.request.Request(  # noqa: S310 - ApiSource checked the scheme
-        api.base + path + query, data=body, method="POST",
-        headers={"Authorization": f"Bearer {api.token}", "Accept": "application/json",
-                 "Content-Type": PEM_TYPE})
-    try:
-        with urllib.request.urlopen(req, timeout=api.timeout) as resp:  # noqa: S310
-            doc: dict[str, Any] = json.loads(resp.read())
-            return doc
-    except urllib.error.HTTPError as exc:
-        detail = ""
-        with contextlib.suppress(ValueError, AttributeError):
-            problem = json.loads(exc.read())
-            detail = "; ".join([str(problem.get("detail", "")),
-                                *(m for ms in (problem.get("errors") or {}).values()
-                                  for m in ms)])
-        raise CliError(f"HTTP {exc.code}: {detail or exc.reason}",
-                       1 if exc.code == 404 else 2) from None
-    except (urllib.error.URLError, OSError) as exc:
-        raise CliError(f"cannot reach {api.base}: {exc}", 2) from None
-
-
 def _window(args: argparse.Namespace) -> Window:
     from collector.aggregates.read.windows import Window
 
@@ -151,8 +123,9 @@ def rehearse(args: argparse.Namespace) -> int:
     hostname = _hostname(args.host)
     api = _api(args)
     if api is not None:
-        doc = _post(api, f"/v1/hosts/{urllib.parse.quote(hostname, safe='')}/rehearsal",
-                    window_params(_window(args)), body)
+        path = f"/v1/hosts/{urllib.parse.quote(hostname, safe='')}/rehearsal"
+        doc = api.request("POST", path, window_params(_window(args)), body, PEM_TYPE,
+                          field_errors=True)
     else:
         from collector.aggregates.read.rehearsal import rehearsal_doc
         from collector.intake.bundle import parse_bundle

@@ -123,15 +123,22 @@ class ApiSource:
     def get(self, path: str, params: dict[str, str],
             body: dict[str, Any] | None = None) -> dict[str, Any]:
         """GET ``path``, or PUT ``body`` as JSON to it."""
+        if body is None:
+            return self.request("GET", path, params)
+        return self.request("PUT", path, params, json.dumps(body).encode("utf-8"),
+                            "application/json")
+
+    def request(self, method: str, path: str, params: dict[str, str], data: bytes | None = None,
+                content_type: str | None = None, *, field_errors: bool = False) -> dict[str, Any]:
+        """The JSON answer of ``method path?params`` (with ``data`` as its body), or a
+        ``CliError`` naming the problem's detail (and its per-field errors if asked)."""
         query = f"?{urllib.parse.urlencode(params)}" if params else ""
         url = self.base + path + query  # callers quote each path segment
         headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode("utf-8")
-            headers["Content-Type"] = "application/json"
+        if content_type is not None:
+            headers["Content-Type"] = content_type
         req = urllib.request.Request(url, data=data, headers=headers,  # noqa: S310
-                                     method="PUT" if body is not None else "GET")
+                                     method=method)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
                 doc: dict[str, Any] = json.loads(resp.read())
@@ -139,12 +146,15 @@ class ApiSource:
         except urllib.error.HTTPError as exc:
             detail = ""
             with contextlib.suppress(ValueError, AttributeError):
-                detail = str(json.loads(exc.read()).get("detail", ""))
+                problem = json.loads(exc.read())
+                detail = str(problem.get("detail", ""))
+                if field_errors:
+                    detail = "; ".join([detail, *(m for ms in (problem.get("errors") or {})
+                                                  .values() for m in ms)])
             raise CliError(f"HTTP {exc.code}: {detail or exc.reason}",
                            1 if exc.code == 404 else 2) from None
         except (urllib.error.URLError, OSError) as exc:
             raise CliError(f"cannot reach {self.base}: {exc}", 2) from None
-
 
 def pages(page: Callable[[str | None], dict[str, Any]]) -> Iterator[dict[str, Any]]:
     """Every item of a paged list: ``page(cursor)`` for each page, following next_cursor."""

@@ -146,7 +146,7 @@ def _page(args: dict[str, Any], kind: str, sort: str) -> int:
         raise _bad_query({"cursor": ["Not a cursor from this list."]}) from None
 
 
-def _found(doc: dict[str, Any] | None, what: str) -> Response:
+def doc_or_404(doc: dict[str, Any] | None, what: str) -> Response:
     """The view's JSON, or the 404 problem naming what was not found."""
     if doc is None:
         raise not_found(what)
@@ -171,7 +171,7 @@ def list_hosts() -> Response:
 @bp.get("/hosts/<hostname>")
 def host(hostname: str) -> Response:
     doc = host_doc(services().reads, hostname_arg(hostname), window())
-    return _found(doc, "host")
+    return doc_or_404(doc, "host")
 
 
 @bp.get("/hosts/<hostname>/timeline")
@@ -179,7 +179,7 @@ def host_timeline(hostname: str) -> Response:
     name = hostname_arg(hostname)
     args = _args(TimelineQuery)
     doc = timeline_doc(services().reads, name, args["interval"], args["window"])
-    return _found(doc, "host")
+    return doc_or_404(doc, "host")
 
 
 @bp.get("/hosts/<hostname>/chains/<fingerprint>/timeline")
@@ -188,7 +188,7 @@ def pair_timeline(hostname: str, fingerprint: str) -> Response:
     fp = fingerprint_arg(fingerprint)
     args = _args(TimelineQuery)
     doc = pair_timeline_doc(services().reads, name, fp, args["interval"], args["window"])
-    return _found(doc, "chain on this host")
+    return doc_or_404(doc, "chain on this host")
 
 
 def fingerprint_arg(raw: str) -> str:
@@ -212,7 +212,7 @@ def list_chains() -> Response:
 @bp.get("/chains/<fingerprint>")
 def chain(fingerprint: str) -> Response:
     doc = chain_doc(services().reads, fingerprint_arg(fingerprint), window())
-    return _found(doc, "chain")
+    return doc_or_404(doc, "chain")
 
 
 @bp.get("/chains/<fingerprint>/timeline")
@@ -220,7 +220,7 @@ def chain_timeline(fingerprint: str) -> Response:
     fp = fingerprint_arg(fingerprint)
     args = _args(TimelineQuery)
     doc = chain_timeline_doc(services().reads, fp, args["interval"], args["window"])
-    return _found(doc, "chain")
+    return doc_or_404(doc, "chain")
 
 
 @bp.get("/openapi.json")

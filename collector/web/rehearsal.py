@@ -12,16 +12,21 @@ refusal echoes a byte of the upload.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, request
 
 from collector.aggregates.read.inventory import inventory_doc
 from collector.aggregates.read.rehearsal import rehearsal_doc
 from collector.intake import wire
 from collector.intake.bundle import MAX_BUNDLE_BYTES, BundleError, parse_bundle
 from collector.intake.rejection import Rejection
-from collector.web.api import BODY_TIMEOUT_S, hostname_arg, require_analyst, window
+from collector.web.api import (
+    BODY_TIMEOUT_S,
+    doc_or_404,
+    hostname_arg,
+    require_analyst,
+    window,
+)
 from collector.web.context import services
-from collector.web.problems import not_found
 
 bp = Blueprint("rehearsal", __name__, url_prefix="/v1")
 bp.before_request(require_analyst)
@@ -60,17 +65,11 @@ def _chain() -> list[bytes]:
 
 @bp.get("/hosts/<hostname>/inventory")
 def inventory(hostname: str) -> Response:
-    doc = inventory_doc(services().reads, hostname_arg(hostname), window())
-    if doc is None:
-        raise not_found("host")
-    return jsonify(doc)
+    return doc_or_404(inventory_doc(services().reads, hostname_arg(hostname), window()), "host")
 
 
 @bp.post("/hosts/<hostname>/rehearsal")
 def rehearsal(hostname: str) -> Response:
     name, bounds = hostname_arg(hostname), window()
     ders = _chain()
-    doc = rehearsal_doc(services().reads, name, bounds, ders)
-    if doc is None:
-        raise not_found("host")
-    return jsonify(doc)
+    return doc_or_404(rehearsal_doc(services().reads, name, bounds, ders), "host")

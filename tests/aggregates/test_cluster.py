@@ -8,15 +8,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 from collector import create_app
 from collector.aggregates.connection import connect
@@ -25,7 +22,6 @@ from collector.aggregates.writer import ReportStore, Stamped
 from collector.cli.main import main
 from collector.config import Settings
 from collector.intake.chains import Chain
-from collector.server.embedded import redis_binary
 from tests.helpers import (
     CHROME_FP,
     TOKEN,
@@ -36,61 +32,15 @@ from tests.helpers import (
     post_chunked,
     report,
 )
+from tests.rediscluster import local_cluster
 
 IOS_FP = "eaa82f0fbf1e1c87fb2b8c5f921bf7644a4a30f38e52b1410b0994e4d91c4a5f"
 
 
-def free_ports(n: int) -> list[int]:
-    """Ports whose cluster bus port (+10000) is free too."""
-    found: list[int] = []
-    while len(found) < n:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port < 55000 and port not in found:
-            found.append(port)
-    return found
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("cluster")
-    ports = free_ports(3)
-    procs = []
-    for port in ports:
-        d = Path(root) / str(port)
-        d.mkdir()
-        procs.append(subprocess.Popen(
-            [redis_binary(), "--port", str(port), "--bind", "127.0.0.1",
-             "--cluster-enabled", "yes", "--cluster-config-file", str(d / "nodes.conf"),
-             "--dir", str(d), "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    try:
-        nodes = [redis.Redis(port=p, socket_timeout=2) for p in ports]
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if all(n.ping() for n in nodes):
-                    break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        for port in ports[1:]:
-            nodes[0].execute_command("CLUSTER", "MEET", "127.0.0.1", port)
-        share = 16384 // 3
-        for i, node in enumerate(nodes):
-            high = 16383 if i == 2 else (i + 1) * share - 1
-            node.execute_command("CLUSTER", "ADDSLOTS", *range(i * share, high + 1))
-        while not all(b"cluster_state:ok" in n.execute_command("CLUSTER", "INFO")
-                      for n in nodes):
-            assert time.monotonic() < deadline + 20, "cluster did not form"
-            time.sleep(0.1)
+    with local_cluster(tmp_path_factory.mktemp("cluster")) as ports:
         yield f"redis+cluster://127.0.0.1:{ports[0]}"
-    finally:
-        for proc in procs:
-            proc.kill()
-            proc.wait()
 
 
 def test_reports_and_reads_through_a_cluster(cluster: str, tmp_path: Path) -> None:

@@ -23,6 +23,8 @@ from typing import Any
 
 import yaml
 
+from tests.helpers import group_alive
+
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 VENV_BIN = Path(sys.executable).parent
@@ -178,14 +180,6 @@ def clean_env(extra: dict[str, str]) -> dict[str, str]:
            if not k.startswith("COLLECTOR_") and k not in ("REDIS_URL", "PROMETHEUS_MULTIPROC_DIR")}
     env.update(extra)
     return env
-
-
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 class Running:

@@ -14,17 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Served, example, free_port
+from tests.helpers import Served, example, free_port, group_alive
 
 pytestmark = pytest.mark.e2e
-
-
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.fixture

@@ -19,10 +19,8 @@ from collector.intake.bundle import MAX_BUNDLE_BYTES
 from collector.intake.rejection import Rejection
 from collector.web import problems
 from collector.web.dashboard.blueprint import bp, is_api_path
-from collector.web.dashboard.forms import BadForm
 from collector.web.dashboard.params import BadQuery
 from collector.web.dashboard.render import page
-from collector.web.dashboard.security import apply_headers
 
 log = logging.getLogger(__name__)
 
@@ -45,17 +43,12 @@ def error_page(status: int, message: str, param: str | None = None,
                 title=TITLES.get(status, "Error"), message=message, param=param)
     for name, value in (headers or {}).items():
         resp.headers[name] = value
-    return apply_headers(resp)
+    return resp  # the security headers: app.after_request (security.apply_headers)
 
 
-@bp.errorhandler(BadQuery)
+@bp.errorhandler(BadQuery)  # and forms.BadForm, a bad field of a form
 def _bad_query(exc: BadQuery) -> Response:
     return error_page(400, exc.problem, param=exc.param)
-
-
-@bp.errorhandler(BadForm)
-def _bad_form(exc: BadForm) -> Response:
-    return error_page(400, exc.problem, param=exc.field)
 
 
 @bp.errorhandler(NotFoundPage)

@@ -12,6 +12,7 @@ from marshmallow import ValidationError
 from werkzeug.datastructures import MultiDict
 
 from collector.intake.bundle import MAX_BUNDLE_BYTES
+from collector.web.dashboard.params import BadQuery, first_problem
 from collector.web.schemas.triage import TriageChange
 
 TOKEN_MAX = 4096
@@ -23,13 +24,8 @@ FORM_MAX_PARTS = 16
 """More fields than any dashboard form has."""
 
 
-class BadForm(ValueError):
-    """A field the form cannot take; the 400 page says which."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}")
-        self.field = field
-        self.problem = problem
+class BadForm(BadQuery):
+    """A field the form cannot take; the same 400 page as a bad query names it."""
 
 
 def sign_in_token(form: MultiDict[str, str]) -> str:
@@ -50,8 +46,5 @@ def triage_form(form: MultiDict[str, str]) -> TriageForm:
         found = TriageChange().load({"state": form.get("state", ""),
                                      "note": form.get("note", "").strip()})
     except ValidationError as exc:
-        messages = exc.messages if isinstance(exc.messages, dict) else {"form": exc.messages}
-        name, problems = next(iter(messages.items()))
-        text = problems[0] if isinstance(problems, list) and problems else str(problems)
-        raise BadForm(str(name), str(text)) from None
+        raise BadForm(*first_problem(exc, "form")) from None
     return TriageForm(found["state"], found["note"])

@@ -60,14 +60,20 @@ class WindowChoice:
         return self.query.get("until", "")
 
 
+def first_problem(exc: ValidationError, whole: str) -> tuple[str, str]:
+    """The first field marshmallow refused and its first message (``whole`` names a
+    refusal of the input as a whole): what a 400 page shows."""
+    messages = exc.messages if isinstance(exc.messages, dict) else {whole: exc.messages}
+    name, problems = next(iter(messages.items()))
+    text = problems[0] if isinstance(problems, list) and problems else str(problems)
+    return str(name), str(text)
+
+
 def _load(schema: type[Schema], raw: Mapping[str, str]) -> dict[str, Any]:
     try:
         found: dict[str, Any] = schema().load(dict(raw))
     except ValidationError as exc:
-        messages = exc.messages if isinstance(exc.messages, dict) else {"query": exc.messages}
-        name, problems = next(iter(messages.items()))
-        text = problems[0] if isinstance(problems, list) and problems else str(problems)
-        raise BadQuery(str(name), str(text)) from None
+        raise BadQuery(*first_problem(exc, "query")) from None
     return found
 
 
