@@ -153,9 +153,16 @@ def _start() -> None:
 def _finish(response: Response) -> Response:
     seconds = time.perf_counter() - g.get("pc_started", time.perf_counter())
     rule = request.url_rule
-    endpoint = metrics.endpoint_label(rule.endpoint if rule is not None else None)
-    reason = problem_reason(response)
-    status = response.status_code
+    record(request.method, rule.rule if rule is not None else None,
+           rule.endpoint if rule is not None else None, response.status_code, seconds,
+           problem_reason(response), g.get("token_name"))
+    return response
+
+
+def record(method: str, route: str | None, endpoint: str | None, status: int, seconds: float,
+           reason: str | None, token_name: str | None = None) -> None:
+    """One finished request: its metrics and its log line (also for the lean report route)."""
+    endpoint = metrics.endpoint_label(endpoint)
     try:
         metrics.observe(endpoint, status, seconds)
         if status >= 400 and endpoint == "api.post_report":
@@ -163,9 +170,7 @@ def _finish(response: Response) -> Response:
     except Exception:  # metrics must never turn an answer into an error
         log.debug("metrics update failed", exc_info=True)
     if log.isEnabledFor(logging.INFO):
-        _emit(line(request.method, rule.rule if rule is not None else None, endpoint,
-                   status, seconds, reason, g.get("token_name")))
-    return response
+        _emit(line(method, route, endpoint, status, seconds, reason, token_name))
 
 
 def install(bp: Blueprint) -> None:

@@ -10,7 +10,7 @@ from redis import RedisError
 from collector import wiring
 from collector.config import Settings
 from collector.intake.rejection import Rejection
-from collector.web import api, dashboard, health, metrics, problems, triage
+from collector.web import api, dashboard, health, metrics, problems, report_route, triage
 from collector.web import rehearsal as rehearsal_routes  # field pin inventory
 from collector.web.auth import TokenCheck
 from collector.web.context import WEB, WebServices
@@ -63,6 +63,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(rehearsal_routes.bp)
     app.register_blueprint(health.bp)
     dashboard.install(app, svc)  # the pages under / (SPEC section 10)
+    app.wsgi_app = report_route.ReportRoute(  # type: ignore[method-assign]
+        app.wsgi_app, svc, app.extensions[WEB].limiter)
     if settings.trusted_proxies:  # REMOTE_ADDR from X-Forwarded-For, for trusted peers only
         app.wsgi_app = TrustedProxies(app.wsgi_app,  # type: ignore[method-assign]
                                       settings.trusted_proxies)
