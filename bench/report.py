@@ -151,7 +151,7 @@ def dashboard(result: dict[str, Any], *, workers: int) -> None:
     for name, f in result["pages"].items():
         srv, wall = f["server"], f["wall"]
         ok = srv["p99_ms"] <= TARGET_PAGE_MS
-        print(f"{name:<20} server p50 {srv['p50_ms']:6.2f} ms  p99 {srv['p99_ms']:6.2f} ms  "
+        print(f"{name:<26} server p50 {srv['p50_ms']:6.2f} ms  p99 {srv['p99_ms']:6.2f} ms  "
               f"(wall p50 {wall['p50_ms']:6.2f} p99 {wall['p99_ms']:6.2f})  "
               f"target p99 <= {TARGET_PAGE_MS:.0f} ms: {_met(ok)}")
 

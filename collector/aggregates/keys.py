@@ -135,6 +135,8 @@ the last write; the same holds for the per-host keys above).
 | P:{g:T}:cert:CERT        | string | the certificate's DER (SET NX by the writer,  | R after     |
 |                          |        | outside the scripts: idempotent)              | (+ 1 h)     |
 | P:{g:T}:applied          | hash   | writer id -> highest sequence applied         | R after     |
+| P:{g:T}:scratch:union    | zset   | a windowed union of day rankings, made and    | within one  |
+|                          |        | deleted inside one script call (summary)      | script call |
 
 Retention (``retention``, from the writer loop, a bounded number of members per call and
 shard): a host whose ``hosts:last`` or a chain whose ``chains:last`` is older than R leaves
@@ -370,6 +372,10 @@ class ShardKeys:
     @property
     def applied(self) -> str:
         return f"{self.base}:applied"
+
+    @property
+    def union_scratch(self) -> str:
+        return f"{self.base}:scratch:union"
 
     def day_hosts(self, day: str) -> str:
         return f"{self.base}:day:{day}:hosts"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from collector.aggregates.read import rankings
 from collector.aggregates.read.chain_classes import chain_classes, pair_shown
 from collector.aggregates.read.context import ReadContext
 from collector.aggregates.read.hosts import host_items, host_ranking
@@ -71,9 +72,16 @@ def hosts_of_class(ctx: ReadContext, window: Window, sort: str, classification: 
     pos = offset
     after: int | None = None
     budget = SCAN_BUDGET_PRODUCTS if classification in PRODUCTS else SCAN_BUDGET
+    # without a window, one merge of the shards' rankings serves every batch of the scan
+    merged = None if window.bounded else \
+        rankings.Merged(ctx, rankings.HOSTS if sort == "reports" else rankings.HOSTS_LAST)
     while pos - offset < budget:
-        batch, days, more = host_ranking(ctx, window, sort, pos,
-                                         min(SCAN_BATCH, offset + budget - pos))
+        n = min(SCAN_BATCH, offset + budget - pos)
+        if merged is None:
+            batch, days, more = host_ranking(ctx, window, sort, pos, n)
+        else:
+            rows = merged.fetch(pos, n + 1)
+            batch, more = rows[:n], len(rows) > n
         found = host_classes(ctx, [h for h, _ in batch], classification) if batch else {}
         for i, (hostname, score) in enumerate(batch):
             if classification not in found[hostname]:

@@ -15,15 +15,20 @@ may appear twice or be skipped, as with any offset.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from redis.exceptions import ResponseError
+
+from collector.aggregates import scripts
 from collector.aggregates.keys import ShardKeys
 from collector.aggregates.read.context import ReadContext
-from collector.aggregates.read.replies import pairs, ranked, text, zunion_raw
+from collector.aggregates.read.replies import pairs, ranked, text, zrevrange_raw, zunion_raw
 from collector.aggregates.read.windows import Window, stamp, window_days
 
+_UNION_TOP = scripts.bare("union_top")
 Page = tuple[list[tuple[str, int]], list[str], bool]
 Rows = list[tuple[str, int]]
 
@@ -107,6 +112,33 @@ def union_raw(ctx: ReadContext, ranking: Ranking, days: list[str]) -> list[tuple
         return [p for r in pipe.execute() for p in pairs(r)]
 
 
+def union_top(ctx: ReadContext, ranking: Ranking, days: list[str], n: int) \
+        -> tuple[int, list[tuple[bytes, float]]]:
+    """The size of ``union`` and its first ``n`` members (most first, ties by name), made in
+    Redis by one script per shard (``lua/union_top.lua``): at 10 k members a day, sending the
+    whole union to Python and ranking it there cost more than the union itself. Where the
+    script cannot run (Redis out of memory for its scratch key), the union is read instead."""
+    if not days or n <= 0:
+        return (len(union_raw(ctx, ranking, days)) if days else 0), []
+    script = ctx.client.register_script(_UNION_TOP)
+    size, rows = 0, []
+    try:
+        for s in _shards(ctx):
+            got, flat = script(keys=[s.union_scratch, *(ranking.day_key(s, d) for d in days)],
+                               args=[n], client=ctx.client)
+            size += int(got)
+            rows += pairs(flat)
+    except ResponseError:
+        rows = union_raw(ctx, ranking, days)
+        size = len(rows)
+    return size, heapq.nsmallest(n, rows, key=by_count)
+
+
+def by_count(row: tuple[bytes, float]) -> tuple[float, bytes]:
+    """Most reports first, ties by name (bytes order as their UTF-8 text does)."""
+    return -row[1], row[0]
+
+
 def scores(ctx: ReadContext, ranking: Ranking, members: list[str],
            shard_of: Callable[[str], ShardKeys]) -> list[float | None]:
     """Each member's score in the ranking (None: not ranked), read in its own shard."""
@@ -126,33 +158,56 @@ def scores(ctx: ReadContext, ranking: Ranking, members: list[str],
 
 
 class Merged:
-    """``fetch(start, count)`` over a ranking without a window: each shard's prefix is read
-    once, as far as the pages asked for need (a filtered scan asks several in a row)."""
+    """``fetch(start, count)`` over a ranking without a window, for scans that ask several
+    pages in a row (the class-filtered lists). Each shard is read on from where it stopped,
+    a share of what is missing at a time, and rows are only handed out up to the point every
+    unfinished shard has been read past: a scan of the first k members reads about k rows in
+    all, not k from each shard."""
 
     def __init__(self, ctx: ReadContext, ranking: Ranking) -> None:
         self.ctx, self.ranking = ctx, ranking
-        self._rows: list[Rows] = [[] for _ in _shards(ctx)]
-        self._done = [False] * len(self._rows)
-        self._merged: Rows = []
-        self._upto = 0  # every shard holds its top `_upto` (or all of it)
+        self._read = [0] * len(_shards(ctx))  # rows read from each shard
+        self._last: list[tuple[float, bytes] | None] = [None] * len(self._read)
+        self._done = [False] * len(self._read)
+        self._pending: list[tuple[float, bytes]] = []  # read, not yet certain of its place
+        self._merged: Rows = []  # in ranking order, final
 
     def fetch(self, start: int, count: int) -> Rows:
         end = start + count
-        if end > self._upto:
-            want = max(end, 2 * self._upto)
-            shards = _shards(self.ctx)
-            todo = [i for i, done in enumerate(self._done) if not done]
-            with self.ctx.client.pipeline(transaction=False) as pipe:
-                for i in todo:
-                    pipe.zrevrange(self.ranking.key(shards[i]), self._upto, want - 1,
-                                   withscores=True)
-                for i, got in zip(todo, pipe.execute(), strict=True):
-                    more = list(ranked(got))
-                    self._rows[i] += more
-                    self._done[i] = len(more) < want - self._upto
-            self._upto = want
-            self._merged = ordered([p for rows in self._rows for p in rows])
+        while len(self._merged) < end and (self._pending or not all(self._done)):
+            if not all(self._done):
+                self._read_more(end - len(self._merged))
+            self._settle()
         return self._merged[start:end]
+
+    def _read_more(self, missing: int) -> None:
+        shards = _shards(self.ctx)
+        todo = [i for i, done in enumerate(self._done) if not done]
+        chunk = max(16, -(-missing * 5 // (4 * len(shards))))  # a quarter more than a share
+        with self.ctx.client.pipeline(transaction=False) as pipe:
+            for i in todo:
+                zrevrange_raw(pipe, self.ranking.key(shards[i]), self._read[i],
+                              self._read[i] + chunk - 1)
+            for i, reply in zip(todo, pipe.execute(), strict=True):
+                got = pairs(reply)
+                self._read[i] += len(got)
+                self._done[i] = len(got) < chunk
+                if got:
+                    self._last[i] = (got[-1][1], got[-1][0])
+                self._pending += [(n, m) for m, n in got]
+
+    def _settle(self) -> None:
+        """Move the pending rows that rank at or above every unfinished shard's last row read
+        (that shard's unread rows all rank below it) to the merged ranking."""
+        self._pending.sort(reverse=True)
+        floors = [self._last[i] for i, done in enumerate(self._done) if not done]
+        if any(f is None for f in floors):
+            return
+        floor = max((f for f in floors if f is not None), default=None)
+        cut = len(self._pending) if floor is None else \
+            sum(1 for row in self._pending if row >= floor)  # a prefix: pending is sorted
+        self._merged += [(text(m), int(n)) for n, m in self._pending[:cut]]
+        del self._pending[:cut]
 
 
 def page(ctx: ReadContext, ranking: Ranking, window: Window, offset: int, limit: int) -> Page:

@@ -56,3 +56,8 @@ def zunion_raw(pipe: Any, keys: list[str]) -> None:
     """Queue ZUNION WITHSCORES without redis-py's reply callback (~2 µs a pair): ``pairs``
     reads the reply."""
     pipe.execute_command("ZUNION", len(keys), *keys, "WITHSCORES")
+
+
+def zrevrange_raw(pipe: Any, key: str, start: int, stop: int) -> None:
+    """Queue ZRANGE ... REV WITHSCORES without redis-py's reply callback: ``pairs`` reads it."""
+    pipe.execute_command("ZRANGE", key, start, stop, "REV", "WITHSCORES")

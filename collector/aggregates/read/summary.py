@@ -8,7 +8,6 @@ counts twice, as it loses service twice).
 
 from __future__ import annotations
 
-import heapq
 from typing import Any
 
 from collector.aggregates.read import rankings
@@ -65,22 +64,17 @@ def _summary_window(ctx: ReadContext, window: Window, top: int) -> dict[str, Any
     with ctx.client.pipeline(transaction=False) as pipe:
         pfcount(pipe, *[g.devices_day(d) for d in days])
         (devices,) = pipe.execute()
-    hosts = rankings.union_raw(ctx, HOSTS, days)
-    chains = rankings.union_raw(ctx, CHAINS, days)
-    top_hosts = [(text(m), int(n)) for m, n in heapq.nsmallest(top, hosts, key=_by_count)]
-    top_chains = [(text(m), int(n)) for m, n in heapq.nsmallest(top, chains, key=_by_count)]
+    nhosts, hosts = rankings.union_top(ctx, HOSTS, days, top)
+    nchains, chains = rankings.union_top(ctx, CHAINS, days, top)
+    top_hosts = [(text(m), int(n)) for m, n in hosts]
+    top_chains = [(text(m), int(n)) for m, n in chains]
     classes = {k[1:]: v for k, v in fields.items() if k[0] == "k"}
     losing = sorted(rankings.union(ctx, HOSTS_FAILING, days), key=lambda p: (-p[1], p[0]))
     return {**_losing(ctx, losing, days),
-            **_doc(ctx, reports, len(hosts), len(chains), devices, top_hosts, top_chains,
+            **_doc(ctx, reports, nhosts, nchains, devices, top_hosts, top_chains,
                    classes),
             "test_reports": sum(row.get("test_reports", 0) for _, row in rows),
             "test_reports_all_time": tests_all_time}
-
-
-def _by_count(row: tuple[bytes, float]) -> tuple[float, bytes]:
-    """Most reports first, ties by name."""
-    return -row[1], row[0]
 
 
 def _losing(ctx: ReadContext, failing: list[tuple[str, int]], days: list[str]) \
