@@ -16,6 +16,7 @@ import redis
 
 from collector.aggregates.connection import connect
 from collector.aggregates.keys import Keys
+from collector.aggregates.merge import app_key, inventory_key, pinset_key, register
 from collector.aggregates.read import sketch
 from collector.aggregates.read.context import ReadContext
 from collector.aggregates.read.inventory import inventory_doc, read_inventory
@@ -195,3 +196,24 @@ def test_reports_older_than_the_retention_leave_no_key_without_a_ttl(
     found = list(rdb.scan_iter(f"{hk.inventory}*"))
     assert found and all(rdb.ttl(k) > 0 for k in found)
     assert not any(b":inv:day:" in k or k.count(b":") > 5 for k in found)  # no day key left
+
+
+def test_a_sketch_holds_exactly_its_devices_registers(
+        rdb: redis.Redis, redis_server: Any, rot: Rotation) -> None:
+    """Byte for byte: a new sketch (made by Redis, then its registers set) and one updated
+    with many registers at once (written back whole) are the maximum register per device."""
+    reports = field_reports(rot, devices_scale=30)
+    st = store(redis_server.url)
+    hk = Keys("pc").host(HOST)
+    half = len(reports) // 2
+    write(st, reports[:half])
+    for written in (reports[:half], reports):
+        if written is reports:
+            write(st, reports[half:], start=1 + half)
+        want: dict[str, bytearray] = {}
+        for r in written:
+            regs = want.setdefault(inventory_key(app_key(r), pinset_key(r)), bytearray(sketch.M))
+            idx, rank = register(r.device)
+            regs[idx] = max(regs[idx], rank)
+        for member, regs in want.items():
+            assert rdb.get(hk.inventory_devices(member)) == bytes(regs)

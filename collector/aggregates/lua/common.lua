@@ -9,6 +9,10 @@ local function nxt() local v = ARGV[A]; A = A + 1; return v end
 local function num() local v = tonumber(ARGV[A]); A = A + 1; return v end
 local function wrong(key) return redis.error_reply('WRONGTYPE collector key ' .. key) end
 local function failed(r) return type(r) == 'table' and r.err ~= nil end
+-- int: an integer as the decimal text Redis stores. A Lua number handed to redis.call is
+-- formatted with "%.17g" (a costly floating-point printf per argument); '%d' is not.
+local FMT = string.format
+local function int(v) if type(v) == 'number' then return FMT('%d', v) end return v end
 
 -- applied: the writer's high-water mark in this slot, or an error reply (wrong type).
 local function applied_mark(key, writer)
@@ -65,12 +69,13 @@ end
 
 -- apply one update to the pending values `out` (field -> new value) given the stored one.
 local function update(out, op, f, v, stored)
+  if op == OP_SET then out[f] = v; return end
+  if op == OP_READ then return end
   local was = out[f]
   if was == nil then was = tonumber(stored) end
   if op == OP_ADD then out[f] = (was or 0) + tonumber(v)
   elseif op == OP_MIN then v = tonumber(v); if was == nil or v < was then out[f] = v end
-  elseif op == OP_MAX then v = tonumber(v); if was == nil or v > was then out[f] = v end
-  elseif op == OP_SET then out[f] = v end
+  elseif op == OP_MAX then v = tonumber(v); if was == nil or v > was then out[f] = v end end
 end
 
 -- write_hash: apply the updates in one HSET; maps[letter] maps a member to where it counts.
@@ -86,7 +91,7 @@ local function write_hash(h, maps)
   end
   for _, x in ipairs(h.extra) do update(out, x[1], x[2], x[3], h.cur[x[2]]) end
   local args = {}
-  for f, v in pairs(out) do args[#args + 1] = f; args[#args + 1] = v end
+  for f, v in pairs(out) do args[#args + 1] = f; args[#args + 1] = int(v) end
   if #args > 0 then redis.call('HSET', h.key, unpack(args)) end
 end
 
@@ -143,7 +148,7 @@ local function write_zset(z, limit)
     scores[target] = (scores[target] or z.cur[target] or 0) + c
   end
   local args = {}
-  for m, sc in pairs(scores) do args[#args + 1] = sc; args[#args + 1] = m end
+  for m, sc in pairs(scores) do args[#args + 1] = int(sc); args[#args + 1] = m end
   if #args > 0 then redis.call('ZADD', z.key, unpack(args)) end
   return map
 end

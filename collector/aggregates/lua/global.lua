@@ -9,6 +9,7 @@
 -- inside the batch; errors before any write on a wrong key type.
 local writer, seq_lo, seq_hi = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local retention, count, pool = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local ttl = ARGV[4]  -- the retention as Redis takes it (no number formatting)
 A = 7
 local mark, err = applied_mark(KEYS[4], writer)
 if err then return err end
@@ -22,7 +23,7 @@ local devs = {off, num()}
 local days = {}
 for d = 1, num() do
   local day = {}
-  day.expire = num()
+  day.expire = nxt()
   day.key = KEYS[num()]
   day.dkey = KEYS[num()]
   day.h = parse_hash(day.key)
@@ -44,15 +45,15 @@ for _, day in ipairs(days) do
 end
 
 write_hash(totals, {})
-redis.call('HSET', KEYS[4], writer, seq_hi)
-redis.call('EXPIRE', KEYS[4], retention)
+redis.call('HSET', KEYS[4], writer, ARGV[3])
+redis.call('EXPIRE', KEYS[4], ttl)
 if classes.n > 0 then
   write_hash(classes, {})
-  redis.call('EXPIRE', KEYS[2], retention)
+  redis.call('EXPIRE', KEYS[2], ttl)
 end
 if devs[2] > 0 then
   pfadd(KEYS[3], pool, devs[1], devs[2])
-  redis.call('EXPIRE', KEYS[3], retention)
+  redis.call('EXPIRE', KEYS[3], ttl)
 end
 for _, day in ipairs(days) do
   write_hash(day.h, {})

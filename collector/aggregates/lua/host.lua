@@ -15,6 +15,7 @@
 -- Any key of the wrong type is an error before any write.
 local writer, seq_lo, seq_hi = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local retention, cap, hostname, prefix = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], ARGV[7]
+local ttl = ARGV[4]  -- the retention as Redis takes it (no number formatting)
 local record_events, period = ARGV[8] == '1', tonumber(ARGV[9])
 local n, ntest, lo, hi, pool = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12]),
   tonumber(ARGV[13]), tonumber(ARGV[14])
@@ -54,7 +55,7 @@ local meta = parse_hash(KEYS[1])
 local days = {}
 for d = 1, num() do
   local day = {}
-  day.expire = num()
+  day.expire = nxt()
   day.key = KEYS[num()]
   day.dkey = KEYS[num()]
   day.fkey = key_or_nil()
@@ -109,7 +110,7 @@ if n > 0 then
     p.days = {}
     for d = 1, num() do
       local pd = {}
-      pd.expire = num()
+      pd.expire = nxt()
       pd.key = KEYS[num()]
       pd.dkey = KEYS[num()]
       pd.h = parse_hash(pd.key)
@@ -123,7 +124,7 @@ if n > 0 then
     local bucket = {}
     bucket.key = KEYS[num()]
     bucket.n = num()
-    bucket.expire = num()
+    bucket.expire = nxt()
     m5[b] = bucket
   end
   inv = {members = {}}
@@ -140,7 +141,7 @@ if n > 0 then
     e.regs = nxt()
     for d = 1, num() do
       local ed = {}
-      ed.expire = num()
+      ed.expire = nxt()
       ed.hkey = KEYS[num()]
       ed.key = KEYS[num()]
       ed.n = num()
@@ -287,9 +288,9 @@ if n == 0 then  -- test reports only: counted apart, nowhere else
     write_hash(day.h, {})
     if day.h.new then redis.call('EXPIREAT', day.key, day.expire) end
   end
-  redis.call('HSET', KEYS[10], writer, seq_hi)
-  redis.call('EXPIRE', KEYS[1], retention)
-  redis.call('EXPIRE', KEYS[10], retention)
+  redis.call('HSET', KEYS[10], writer, ARGV[3])
+  redis.call('EXPIRE', KEYS[1], ttl)
+  redis.call('EXPIRE', KEYS[10], ttl)
   return reply(ntest)
 end
 
@@ -303,7 +304,7 @@ local function keep(key, new)
 end
 write_hash(meta, {})
 keep(KEYS[1], meta.new)
-redis.call('HSET', KEYS[10], writer, seq_hi)
+redis.call('HSET', KEYS[10], writer, ARGV[3])
 keep(KEYS[10], mark == 0)
 pfadd(KEYS[2], pool, devs[1], devs[2])
 keep(KEYS[2], devices_new)
@@ -325,7 +326,7 @@ for j, r in pairs(risks) do
     if target ~= 'other' then  -- past the cap an app gets no HLL of its own
       local ra = r.apps[app]
       pfadd(ra.key, pool, ra.devs[1], ra.devs[2])
-      redis.call('EXPIRE', ra.key, retention)
+      redis.call('EXPIRE', ra.key, ttl)
     end
   end
   keep(r.hll, r.new)
@@ -389,7 +390,7 @@ local nfresh = #fresh_p + #fresh_u
 if nfresh == 0 or redis.call('ZCARD', ckey) + nfresh <= cap then  -- all fit: one ZADD
   local args = {}
   for _, p in ipairs(chains) do
-    args[#args + 1] = (cz.cur[p.fp] or 0) + p.n; args[#args + 1] = p.fp
+    args[#args + 1] = int((cz.cur[p.fp] or 0) + p.n); args[#args + 1] = p.fp
     cmap[p.fp] = p.fp
   end
   redis.call('ZADD', ckey, unpack(args))
@@ -402,7 +403,7 @@ else
   local function fold(fp, score)  -- count a chain as 'other' and remember it was one
     redis.call('ZINCRBY', ckey, score, other)
     redis.call('PFADD', KEYS[13], fp)
-    redis.call('EXPIRE', KEYS[13], retention)
+    redis.call('EXPIRE', KEYS[13], ttl)
   end
   for _, p in ipairs(existing) do redis.call('ZINCRBY', ckey, p.n, p.fp); cmap[p.fp] = p.fp end
   for _, p in ipairs(fresh_p) do
@@ -446,9 +447,9 @@ for _, p in ipairs(chains) do
     write_hash(p.h, {})
     pfadd(p.dkey, pool, p.devs[1], p.devs[2])
     local pamap = write_zset(p.apps, cap)
-    if pdue or p.h.new then redis.call('EXPIRE', p.key, retention) end
-    if pdue or p.dnew then redis.call('EXPIRE', p.dkey, retention) end
-    if pdue or p.apps.new then redis.call('EXPIRE', p.akey, retention) end
+    if pdue or p.h.new then redis.call('EXPIRE', p.key, ttl) end
+    if pdue or p.dnew then redis.call('EXPIRE', p.dkey, ttl) end
+    if pdue or p.apps.new then redis.call('EXPIRE', p.akey, ttl) end
     for _, pd in ipairs(p.days) do
       write_hash(pd.h, {Q = pamap})
       pfadd(pd.dkey, pool, pd.devs[1], pd.devs[2])
@@ -475,7 +476,7 @@ end
 if record_events and #events > 0 then
   redis.call('RPUSH', KEYS[14], unpack(events))
   redis.call('LTRIM', KEYS[14], -1000, -1)
-  redis.call('EXPIRE', KEYS[14], retention)
+  redis.call('EXPIRE', KEYS[14], ttl)
 end
 
 -- ==== Field pin inventory (SPEC section 12) ================================================
@@ -490,13 +491,12 @@ end
 -- maximum per register; aggregates/read/sketch.py merges and counts them.
 local INV_M = 4000
 local base = string.sub(prefix, 1, -6)  -- prefix is base .. 'pair:'
-local ZERO = nil
 local function sketch(key, regs)  -- max the stored registers with regs (created full size)
   local cur = sketches[key]
   local fresh = not cur
-  if fresh then
-    ZERO = ZERO or string.rep('\0', INV_M)
-    cur = ZERO
+  if fresh then  -- INV_M zero registers, made by Redis (no 4000-byte string built in Lua)
+    redis.call('SETRANGE', key, INV_M - 1, '\0')
+    cur = ''
   end
   local up, rank_of = {}, {}
   for i = 1, #regs, 3 do
@@ -504,8 +504,8 @@ local function sketch(key, regs)  -- max the stored registers with regs (created
     local idx = h * 256 + l
     if (string.byte(cur, idx + 1) or 0) < rank then up[#up + 1] = idx; rank_of[idx] = rank end
   end
-  if #up == 0 and not fresh then return end
-  if fresh or #up > 8 then  -- many registers: write the whole sketch back in one SET
+  if #up == 0 then return end
+  if not fresh and #up > 8 then  -- many registers: write the whole sketch back in one SET
     table.sort(up)
     local pieces, pos = {}, 1
     for _, idx in ipairs(up) do
@@ -516,12 +516,12 @@ local function sketch(key, regs)  -- max the stored registers with regs (created
     pieces[#pieces + 1] = string.sub(cur, pos)
     local value = table.concat(pieces)
     if #value < INV_M then value = value .. string.rep('\0', INV_M - #value) end
-    if fresh then redis.call('SET', key, value) else redis.call('SET', key, value, 'KEEPTTL') end
+    redis.call('SET', key, value, 'KEEPTTL')
   else
     local set = {}
     for _, idx in ipairs(up) do
-      set[#set + 1] = 'SET'; set[#set + 1] = 'u8'; set[#set + 1] = '#' .. idx
-      set[#set + 1] = rank_of[idx]
+      set[#set + 1] = 'SET'; set[#set + 1] = 'u8'; set[#set + 1] = FMT('#%d', idx)
+      set[#set + 1] = FMT('%d', rank_of[idx])
     end
     redis.call('BITFIELD', key, unpack(set))
   end
@@ -559,7 +559,7 @@ if #inv.members > 0 then
     if last or card < cap then
       if not last then card = card + 1 end
       if not last or e.hi > last then
-        if later then zadd[#zadd + 1] = e.hi; zadd[#zadd + 1] = m
+        if later then zadd[#zadd + 1] = int(e.hi); zadd[#zadd + 1] = m
         else redis.call('ZADD', inv.zset, e.hi, m) end
       end
       seen_out['n' .. m] = (e.seen_n or 0) + e.n
@@ -575,7 +575,7 @@ if #inv.members > 0 then
       end
       sketch(e.key, e.regs)
       if not sketches[e.key] or due(last, e.hi, period) then
-        redis.call('EXPIRE', e.key, retention)
+        redis.call('EXPIRE', e.key, ttl)
       end
     else
       went_other = true
@@ -586,13 +586,13 @@ if #inv.members > 0 then
   end
   if #zadd > 0 then redis.call('ZADD', inv.zset, unpack(zadd)) end
   local args = {}
-  for f, v in pairs(seen_out) do args[#args + 1] = f; args[#args + 1] = v end
+  for f, v in pairs(seen_out) do args[#args + 1] = f; args[#args + 1] = int(v) end
   if #args > 0 then redis.call('HSET', inv.seen, unpack(args)) end
   local expire = {}
   for _, e in ipairs(inv.members) do for _, ed in ipairs(e.days) do expire[ed.hkey] = ed.expire end end
   for _, cur in ipairs(inv.days) do
     args = {}
-    for f, v in pairs(cur.out) do args[#args + 1] = f; args[#args + 1] = v end
+    for f, v in pairs(cur.out) do args[#args + 1] = f; args[#args + 1] = int(v) end
     if #args > 0 then redis.call('HSET', cur.key, unpack(args)) end
     -- a day key's expiry is fixed (end of DAY + R): set when the call creates it, after
     -- every write of the call (an expiry already past deletes the key)
@@ -600,12 +600,12 @@ if #inv.members > 0 then
   end
   keep(inv.zset, inv.new)
   keep(inv.seen, inv.seen_new)
-  if went_other then redis.call('EXPIRE', inv.other, retention) end
+  if went_other then redis.call('EXPIRE', inv.other, ttl) end
 end
 if refresh then  -- every fixed key of the host but the events list
-  for i = 1, 13 do redis.call('EXPIRE', KEYS[i], retention) end
-  redis.call('EXPIRE', inv.zset, retention)
-  redis.call('EXPIRE', inv.seen, retention)
+  for i = 1, 13 do redis.call('EXPIRE', KEYS[i], ttl) end
+  redis.call('EXPIRE', inv.zset, ttl)
+  redis.call('EXPIRE', inv.seen, ttl)
 end
-for _, key in ipairs(expire_at_end) do redis.call('EXPIRE', key, retention) end
+for _, key in ipairs(expire_at_end) do redis.call('EXPIRE', key, ttl) end
 return reply(n + ntest, events)

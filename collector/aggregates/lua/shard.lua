@@ -15,6 +15,7 @@
 -- inside the batch; errors before any write on a wrong key type.
 local writer, seq_lo, seq_hi = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local retention, cap, period = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local ttl = ARGV[4]  -- the retention as Redis takes it (no number formatting)
 local count = tonumber(ARGV[7])
 A = 8
 local mark, err = applied_mark(KEYS[1], writer)
@@ -30,7 +31,7 @@ end
 local days = {}
 for d = 1, num() do
   local day = {zsets = {}}
-  day.expire = num()
+  day.expire = nxt()
   for j = 1, 4 do
     local k = num()
     local counts = parse_counts()
@@ -54,7 +55,7 @@ for c = 1, num() do
   add_op(ch.h, OP_READ, 'certs', '')
   for d = 1, num() do
     local cd = {}
-    cd.expire = num()
+    cd.expire = nxt()
     cd.key = KEYS[num()]
     local day_hosts_key = KEYS[num()]
     cd.h = parse_hash(cd.key)
@@ -91,7 +92,7 @@ for _, i in ipairs({3, 7}) do  -- hosts:last, chains:last
     if due(ranks[i].cur[m], ms, period) then refresh = true end
   end
 end
-redis.call('HSET', KEYS[1], writer, seq_hi)
+redis.call('HSET', KEYS[1], writer, ARGV[3])
 for i = 2, 7 do
   local z = ranks[i]
   if z.n > 0 then
@@ -105,10 +106,10 @@ for i = 2, 7 do
     else
       write_zset(z, nil)
     end
-    if z.new and not refresh then redis.call('EXPIRE', z.key, retention) end
+    if z.new and not refresh then redis.call('EXPIRE', z.key, ttl) end
   end
 end
-if refresh then for i = 1, 7 do redis.call('EXPIRE', KEYS[i], retention) end end
+if refresh then for i = 1, 7 do redis.call('EXPIRE', KEYS[i], ttl) end end
 for _, day in ipairs(days) do
   for _, z in ipairs(day.zsets) do
     write_zset(z, nil)
@@ -124,8 +125,8 @@ for _, ch in ipairs(chains) do
   end
   write_hash(ch.h, {})
   write_zset(ch.hosts, cap)
-  if refresh then redis.call('EXPIRE', ch.key, retention) end
-  if refresh or ch.hosts.new then redis.call('EXPIRE', ch.hosts.key, retention) end
+  if refresh then redis.call('EXPIRE', ch.key, ttl) end
+  if refresh or ch.hosts.new then redis.call('EXPIRE', ch.hosts.key, ttl) end
   for _, cd in ipairs(ch.days) do
     write_hash(cd.h, {})
     write_zset(cd.hosts, cap)
