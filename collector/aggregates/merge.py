@@ -623,14 +623,9 @@ def shard_call(s: ShardKeys, index: int, items: Sequence[Stamped], *, retention_
     for fp, c in chains.items():
         chain = c.report.chain
         argv += (key(s.chain(fp)), key(s.chain_hosts(fp)), c.report.port,
-                 ",".join(cert_hashes(chain.ders)), *c.hash.args(), *_zset_args(c.hosts),
+                 ",".join(chain.cert_hashes), *c.hash.args(), *_zset_args(c.hosts),
                  len(c.days))
         for day, (h, hs) in c.days.items():
             argv += (days[day][0], key(s.chain_day(fp, day)), key(s.chain_hosts_day(fp, day)),
                      *h.args(), *_zset_args(hs))
     return key.keys, argv
-
-
-@functools.lru_cache(maxsize=1024)
-def cert_hashes(ders: tuple[bytes, ...]) -> tuple[str, ...]:
-    return tuple(hashlib.sha256(d).hexdigest() for d in ders)

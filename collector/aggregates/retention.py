@@ -55,6 +55,7 @@ import redis
 
 from collector.aggregates import scripts
 from collector.aggregates.keys import Keys
+from collector.aggregates.read import rankings
 from collector.aggregates.read.params import FINGERPRINT
 from collector.aggregates.read.replies import OTHER
 from collector.aggregates.writer import ReportStore, StorageUnavailable
@@ -270,7 +271,7 @@ class Janitor:
             hosts = [h for h, _ in rows if h != OTHER]
             lasts = dict(zip(hosts, self._last_seen(hosts), strict=True))
             stale = [(h, sc) for h, sc in rows
-                     if h != OTHER and (lasts[h] is None or float(lasts[h]) < cutoff)]
+                     if h != OTHER and ((last := lasts[h]) is None or float(last) < cutoff)]
             gone = 0
             if stale:
                 args = [x for h, sc in stale for x in (h, repr(sc))]
@@ -288,26 +289,12 @@ class Janitor:
                 break
         return removed
 
-    def _last_seen(self, hosts: list[str]) -> list[Any]:
-        """Each host's ``hosts:last`` score, read in its own shard (None: not ranked)."""
-        if not hosts:
-            return []
-        g = self.keys.glob
-        groups: dict[str, list[int]] = {}
-        for i, h in enumerate(hosts):
-            groups.setdefault(g.of_host(h).hosts_last, []).append(i)
-        out: list[Any] = [None] * len(hosts)
-        found: list[Any] | None = self._call("sweep", lambda: self._zmscores(groups, hosts))
-        for ix, scores in zip(groups.values(), found or [], strict=False):
-            for i, score in zip(ix, scores, strict=True):
-                out[i] = score
-        return out
-
-    def _zmscores(self, groups: dict[str, list[int]], hosts: list[str]) -> list[Any]:
-        with self.client.pipeline(transaction=False) as pipe:
-            for key, ix in groups.items():
-                pipe.zmscore(key, [hosts[i] for i in ix])
-            return list(pipe.execute())
+    def _last_seen(self, hosts: list[str]) -> list[float | None]:
+        """Each host's ``hosts:last`` score, read in its own shard (None: not ranked, or the
+        read refused)."""
+        found = self._call("sweep", functools.partial(
+            rankings.scores, self.client, rankings.HOSTS_LAST, hosts, self.keys.glob.of_host))
+        return [None] * len(hosts) if found is None else found
 
     def retire(self, writers: Iterable[str] = ()) -> int:
         """Retire writer ids that can never deliver a record again (the caller's proof, see

@@ -42,7 +42,6 @@ from collector.aggregates.merge import (
     REFRESH_MS,
     Stamped,
     app_key,
-    cert_hashes,
     global_call,
     host_call,
     pinset_key,
@@ -188,7 +187,7 @@ class ReportStore:
             if sent is not None and now - sent < REFRESH_MS / 1000:
                 continue
             fps[fp] = None
-            for h, der in zip(cert_hashes(r.chain.ders), r.chain.ders, strict=True):
+            for h, der in zip(r.chain.cert_hashes, r.chain.ders, strict=True):
                 key = self.keys.glob.cert(h)
                 out += [("SET", key, der, "NX"), ("EXPIRE", key, ttl)]
         return out, list(fps)

@@ -41,17 +41,14 @@ def _time(raw: str) -> datetime:
 
 
 def _source(args: argparse.Namespace) -> Source:
-    from collector.cli.redis_source import redis_source
-    from collector.cli.sources import ApiSource, CliError
+    from collector.cli.sources import api_source
 
-    url = args.url or os.environ.get("PIN_COLLECTOR_URL")
-    if args.redis_url:
-        return redis_source(args.redis_url)
-    if url:
-        return ApiSource(url, args.token or os.environ.get("PIN_COLLECTOR_TOKEN"))
-    if os.environ.get("REDIS_URL"):
-        return redis_source(os.environ["REDIS_URL"])
-    raise CliError("say where to read: --url (with a token) or --redis-url", 2)
+    api = api_source(args)
+    if api is not None:
+        return api
+    from collector.cli.redis_source import redis_source
+
+    return redis_source(args.redis_url or os.environ["REDIS_URL"])
 
 
 def _read(args: argparse.Namespace) -> int:

@@ -40,7 +40,8 @@ REDIS_TIMEOUT_S = 5.0
 
 
 @contextlib.contextmanager
-def _redis_errors() -> Iterator[None]:
+def redis_errors() -> Iterator[None]:
+    """A Redis (or Cluster) error as a ``CliError`` (exit status 2)."""
     try:
         yield
     except (redis.RedisError, redis.exceptions.RedisClusterException) as exc:
@@ -67,12 +68,12 @@ class RedisSource:
         self.ctx = ctx
 
     def summary(self, window: Window) -> dict[str, Any]:
-        with _redis_errors():
+        with redis_errors():
             return summary_doc(self.ctx, window)
 
     def hosts(self, window: Window, sort: str, cursor: str | None, limit: int) -> dict[str, Any]:
         offset = _offset(cursor, "h", sort)
-        with _redis_errors():
+        with redis_errors():
             items, more = hosts_page(self.ctx, window, sort, offset, clamp_limit(limit))
         return {"items": items, "next_cursor": next_cursor("h", sort, offset, len(items), more)}
 
@@ -81,7 +82,7 @@ class RedisSource:
             name = normalise(hostname)
         except HostnameError:
             raise CliError(f"not found: {hostname}", 1) from None
-        with _redis_errors():
+        with redis_errors():
             return _found(host_doc(self.ctx, name, window), hostname)
 
     def chains(self, window: Window, cursor: str | None, limit: int, *,
@@ -96,7 +97,7 @@ class RedisSource:
                 raise CliError(f"hostname: not a hostname: {hostname}", 2) from None
         sort = CHAINS_OF_HOST if hostname is not None else "reports"
         offset = _offset(cursor, "c", sort)
-        with _redis_errors():
+        with redis_errors():
             items, after = chains_page(self.ctx, window, offset, clamp_limit(limit),
                                        classification=classification, hostname=hostname)
         return {"items": items,
@@ -105,21 +106,21 @@ class RedisSource:
     def chain(self, fingerprint: str, window: Window) -> dict[str, Any]:
         if not FINGERPRINT.fullmatch(fingerprint):
             raise CliError(f"not found: {fingerprint}", 1)
-        with _redis_errors():
+        with redis_errors():
             return _found(chain_doc(self.ctx, fingerprint, window), fingerprint)
 
 
     def alerts(self, cursor: str | None, limit: int) -> dict[str, Any]:
         if cursor is not None and not valid_cursor(cursor):
             raise CliError("not a cursor from this list", 2)
-        with _redis_errors():
+        with redis_errors():
             items, after = alerts_page(self.ctx.client, self.ctx.keys.alerts.log, cursor,
                                        clamp_limit(limit))
         return {"items": items, "next_cursor": after}
 
     def audit(self, cursor: str | None, limit: int) -> dict[str, Any]:
         offset = _offset(cursor, "t", "new")
-        with _redis_errors():
+        with redis_errors():
             items, more = audit_page(self.ctx.client, self.ctx.keys, offset, clamp_limit(limit))
         return {"items": items, "next_cursor": next_cursor("t", "new", offset, len(items), more)}
 
@@ -138,5 +139,5 @@ _TRIAGE_NEEDS_API = ("triage changes go through the API (--url and a token), whi
 def redis_source(redis_url: str) -> RedisSource:
     """Reads ``redis_url`` with the other settings (key prefix, retention) from the env."""
     settings = dataclasses.replace(Settings.from_env(), redis_url=redis_url)
-    with _redis_errors():  # a Cluster client asks for the slot map as it is built
+    with redis_errors():  # a Cluster client asks for the slot map as it is built
         return RedisSource(wiring.reader(settings, timeout=REDIS_TIMEOUT_S))

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collector.aggregates.read.context import ReadContext
     from collector.aggregates.read.windows import Window
-    from collector.cli.sources import ApiSource
 
 PEM_TYPE = "application/x-pem-file"
 
@@ -73,31 +72,13 @@ def _pem(args: argparse.Namespace) -> bytes:
     return body
 
 
-def _api(args: argparse.Namespace) -> ApiSource | None:
-    """The API to ask, or None to read Redis (the same choice as every read command)."""
-    from collector.cli.sources import ApiSource, CliError
-
-    url = args.url or os.environ.get("PIN_COLLECTOR_URL")
-    if args.redis_url:
-        return None
-    if url:
-        return ApiSource(url, args.token or os.environ.get("PIN_COLLECTOR_TOKEN"))
-    if os.environ.get("REDIS_URL"):
-        return None
-    raise CliError("say where to read: --url (with a token) or --redis-url", 2)
-
-
 @contextlib.contextmanager
 def _redis(args: argparse.Namespace) -> Iterator[ReadContext]:
-    import redis
+    """The read context of the Redis ``api_source`` chose (as every read command does)."""
+    from collector.cli.redis_source import redis_errors, redis_source
 
-    from collector.cli.redis_source import redis_source
-    from collector.cli.sources import CliError
-
-    try:
+    with redis_errors():
         yield redis_source(args.redis_url or os.environ["REDIS_URL"]).ctx
-    except (redis.RedisError, redis.exceptions.RedisClusterException) as exc:
-        raise CliError(f"redis: {type(exc).__name__}: {exc}", 2) from None
 
 
 def _hostname(raw: str) -> str:
@@ -117,11 +98,11 @@ def _window(args: argparse.Namespace) -> Window:
 
 
 def rehearse(args: argparse.Namespace) -> int:
-    from collector.cli.sources import CliError, window_params
+    from collector.cli.sources import CliError, api_source, window_params
 
     body = _pem(args)
     hostname = _hostname(args.host)
-    api = _api(args)
+    api = api_source(args)
     if api is not None:
         path = f"/v1/hosts/{urllib.parse.quote(hostname, safe='')}/rehearsal"
         doc = api.request("POST", path, window_params(_window(args)), body, PEM_TYPE,
@@ -140,10 +121,10 @@ def rehearse(args: argparse.Namespace) -> int:
 
 
 def inventory(args: argparse.Namespace) -> int:
-    from collector.cli.sources import CliError, window_params
+    from collector.cli.sources import CliError, api_source, window_params
 
     hostname = _hostname(args.host)
-    api = _api(args)
+    api = api_source(args)
     if api is not None:
         doc = api.get(f"/v1/hosts/{urllib.parse.quote(hostname, safe='')}/inventory",
                       window_params(_window(args)))

@@ -7,8 +7,10 @@ the read views the API answers from (imported only when used: it needs the whole
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
+import os
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -66,6 +68,19 @@ def _page_params(window: Window, cursor: str | None, limit: int) -> dict[str, st
     if cursor is not None:
         params["cursor"] = cursor
     return params
+
+
+def api_source(args: argparse.Namespace) -> ApiSource | None:
+    """The API the read options point at, or None to read Redis (``--redis-url``, else
+    REDIS_URL); neither is a usage error."""
+    url = args.url or os.environ.get("PIN_COLLECTOR_URL")
+    if args.redis_url:
+        return None
+    if url:
+        return ApiSource(url, args.token or os.environ.get("PIN_COLLECTOR_TOKEN"))
+    if os.environ.get("REDIS_URL"):
+        return None
+    raise CliError("say where to read: --url (with a token) or --redis-url", 2)
 
 
 class ApiSource:
@@ -155,6 +170,7 @@ class ApiSource:
                            1 if exc.code == 404 else 2) from None
         except (urllib.error.URLError, OSError) as exc:
             raise CliError(f"cannot reach {self.base}: {exc}", 2) from None
+
 
 def pages(page: Callable[[str | None], dict[str, Any]]) -> Iterator[dict[str, Any]]:
     """Every item of a paged list: ``page(cursor)`` for each page, following next_cursor."""

@@ -65,40 +65,26 @@ class GroupCommit:
     def submit(self, report: Report) -> str:
         """Return once the report is in the spool as the mode promises: "spool", or "redis"
         when the spool refused it and Redis took it directly; or raise Unavailable."""
-        if self.spool.fsync != ALWAYS:
-            return self._append(report, head(report))
         item = _Pending(report, head(report))
-        with self._queue_lock:
-            self._queue.append(item)
-        with self.lock:
-            if not item.done:
-                with self._queue_lock:
-                    batch, self._queue = self._queue, []
-                try:
-                    self._commit(batch)
-                finally:
-                    for pending in batch:  # only when _commit itself failed: never hang
-                        if not pending.done:
-                            pending.done, pending.error = True, Unavailable("commit failed")
+        if self.spool.fsync != ALWAYS:  # interval: this thread writes its own record
+            with self.lock:
+                self._commit([item])
+        else:
+            with self._queue_lock:
+                self._queue.append(item)
+            with self.lock:
+                if not item.done:
+                    with self._queue_lock:
+                        batch, self._queue = self._queue, []
+                    try:
+                        self._commit(batch)
+                    finally:
+                        for pending in batch:  # only when _commit itself failed: never hang
+                            if not pending.done:
+                                pending.done, pending.error = True, Unavailable("commit failed")
         if item.error is not None:
             raise item.error
         return item.path
-
-    def _append(self, report: Report, head: bytes) -> str:
-        """``interval``: one record, written by this thread under the lock (no hand-off)."""
-        with self.lock:
-            self.seq = seq = self.seq + 1
-            try:
-                self.spool.append([stamp(head, self._writer_json, seq)])
-            except (SpoolFull, SpoolUnavailable) as exc:
-                log.error("spool refused 1 report: %s", type(exc).__name__)
-                error = self._direct([_Pending(report, head)])
-                if error is not None:
-                    raise error from None
-                return "redis"
-            self.progress.set(committed=seq)
-            self.handoff([Stamped(report, self.writer, seq)])
-        return "spool"
 
     def seal(self) -> tuple[str | None, int]:
         """Seal the open segment: its name (None if none was open) and its top sequence.

@@ -44,12 +44,8 @@ class Text(fields.String):
             raise ValidationError("Not a valid string.")
         if len(value) > self.max_length:
             raise ValidationError(self._length.message_max.format(max=self.max_length))
-        if value.isascii():
-            bad = (not value.isprintable() and len(value.encode().translate(None, _PEM_CONTROLS))
-                   != len(value)) if self._pem else not value.isprintable()
-        else:
-            bad = self._bad.search(value) is not None
-        if bad:
+        clean = _clean_ascii(value, self._pem) if value.isascii() else not self._bad.search(value)
+        if not clean:
             raise ValidationError("Contains forbidden characters.")
         for extra in self._extra:
             extra(value)
@@ -177,13 +173,18 @@ class HpkpLikeSchema(ReportSchema):
     port = StrictInt(0, 65535, numeric_string=True, load_default=0)
 
 
+def _clean_ascii(value: str, pem: bool) -> bool:
+    """An ASCII ``value`` holds no character of ``_BAD_TEXT`` (``_BAD_PEM`` if ``pem``)."""
+    return value.isprintable() or (
+        pem and len(value.encode().translate(None, _PEM_CONTROLS)) == len(value))
+
+
 def _plain(value: Any, limit: int, pem: bool) -> bool:
     """The common case of ``Text.check`` passing, decided without a call into the field:
     an ASCII str within the limit and without a forbidden character. False means "ask the
     field" (which then accepts it or names the problem), never "invalid"."""
     return (value.__class__ is str and len(value) <= limit and value.isascii()
-            and (value.isprintable() or (pem and len(value.encode().translate(
-                None, _PEM_CONTROLS)) == len(value))))
+            and _clean_ascii(value, pem))
 
 
 _FIELD, _TEXT, _TEXT_LIST = 0, 1, 2

@@ -27,7 +27,6 @@ from typing import Any
 
 from cryptography import x509
 
-from collector.intake.bundle import MAX_CHAIN_CERTS
 from collector.intake.chains import self_issued, spki_pin
 from collector.intake.pins import canonical_pin
 from collector.intel.advice import parse_expiration
@@ -35,8 +34,6 @@ from collector.intel.advice import parse_expiration
 LEAF, INTERMEDIATE, ROOT = "leaf", "intermediate", "root"
 PASS, FAIL, NOT_ENFORCED, UNPINNED = "pass", "fail", "not-enforced", "unpinned"
 VERDICTS = (PASS, FAIL, NOT_ENFORCED, UNPINNED)
-MAX_CHAIN = MAX_CHAIN_CERTS
-"""A candidate holds one to this many certificates."""
 
 
 @dataclass(frozen=True)

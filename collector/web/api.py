@@ -7,7 +7,6 @@ unknown host or chain. The OpenAPI document is generated from the same schemas.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Mapping
 from datetime import UTC
 from typing import Any
@@ -45,8 +44,6 @@ from collector.web.schemas.hosts import HostListQuery
 from collector.web.schemas.timelines import TimelineQuery
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
-BODY_TIMEOUT_S = 5
-_BODY_TIMEOUT = struct.pack("ll", BODY_TIMEOUT_S, 0)  # struct timeval
 
 
 @bp.route("/reports", methods=["POST"], provide_automatic_options=False)

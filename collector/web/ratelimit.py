@@ -19,6 +19,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Protocol
 
 from redis.exceptions import RedisClusterException, RedisError
@@ -33,7 +34,10 @@ HOUR_S = 3600
 log = logging.getLogger("collector.ratelimit")
 
 
+@lru_cache(maxsize=4096)
 def source_of(address: str | None) -> str:
+    """The address's /24 or /64 as text. Cached: a report asks twice (rate, then chain cap),
+    the fallback asks again, and parsing costs more than the rest of a local check."""
     try:
         ip = ipaddress.ip_address(address or "")
     except ValueError:

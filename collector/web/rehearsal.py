@@ -19,14 +19,9 @@ from collector.aggregates.read.rehearsal import rehearsal_doc
 from collector.intake import wire
 from collector.intake.bundle import MAX_BUNDLE_BYTES, BundleError, parse_bundle
 from collector.intake.rejection import Rejection
-from collector.web.api import (
-    BODY_TIMEOUT_S,
-    doc_or_404,
-    hostname_arg,
-    require_analyst,
-    window,
-)
+from collector.web.api import doc_or_404, hostname_arg, require_analyst, window
 from collector.web.context import services
+from collector.web.report_route import BODY_TIMEOUT_S
 
 bp = Blueprint("rehearsal", __name__, url_prefix="/v1")
 bp.before_request(require_analyst)

@@ -3,7 +3,6 @@ the verdicts read back, and hostile uploads refused with 4xx, nothing echoed, no
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 from collections.abc import Iterator
@@ -12,15 +11,14 @@ from typing import Any
 import pytest
 import redis
 from cryptography.hazmat.primitives import serialization
-from flask import Flask
 from flask.testing import FlaskClient
 
-from collector import create_app
 from collector.config import Settings
 from collector.intake.chains import spki_pin
-from tests.helpers import auth, flush, post, snapshot, spool_files
+from tests.helpers import auth, snapshot, spool_files
 from tests.intel.pki import pem
-from tests.rotation import HOST, Rotation, trustkit_doc
+from tests.rotation import HOST, Rotation
+from tests.web.field import field_client
 
 ROUTE = f"/v1/hosts/{HOST}/rehearsal"
 PEM = {"Content-Type": "application/x-pem-file"}
@@ -34,18 +32,9 @@ def rot() -> Rotation:
 @pytest.fixture
 def field(settings: Settings, rot: Rotation) -> Iterator[FlaskClient]:
     """The app (trusting CA A's root) with the scenario's builds posted by their devices."""
-    roots = settings.data_dir + "-roots.pem"
-    with open(roots, "wb") as f:
-        f.write(rot.root_a.public_bytes(serialization.Encoding.PEM))
-    app: Flask = create_app(dataclasses.replace(settings, public_roots=roots))
-    client = app.test_client()
-    for version, platform, pins, devices in rot.builds():
-        for i in range(devices):
-            resp = post(client, trustkit_doc(version, platform, pins, f"{platform}-{version}-{i}"))
-            assert resp.status_code == 204, resp.json
-    flush(client)
+    client = field_client(settings, rot, [(*b, "2027-06-01") for b in rot.builds()])
     yield client
-    app.extensions["collector"].ingestor.close()
+    client.application.extensions["collector"].ingestor.close()
 
 
 def rehearse(client: FlaskClient, body: bytes, query: str = "", **headers: str) \

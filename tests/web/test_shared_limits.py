@@ -25,10 +25,7 @@ from tests.helpers import CHROME_FP, IOS_FP, example, example_doc, free_port, po
 
 
 def _post(app: Flask, name: str, peer: str) -> tuple[int, dict[str, str], bytes]:
-    body = example_doc(name)
-    ctype = "application/json"
-    resp = post(app.test_client(), json.dumps(body), content_type=ctype,
-                environ_overrides={"REMOTE_ADDR": peer})
+    resp = post(app.test_client(), example_doc(name), environ_overrides={"REMOTE_ADDR": peer})
     return resp.status_code, dict(resp.headers), resp.get_data()
 
 

@@ -41,7 +41,7 @@ def _global_ranking(ctx: ReadContext, window: Window) -> Callable[[int, int], Ra
     if not window.bounded:
         return rankings.Merged(ctx, rankings.CHAINS).fetch
     days = [stamp(d) for d in window_days(ctx, window)]
-    union = sorted(rankings.union(ctx, rankings.CHAINS, days), key=lambda p: (-p[1], p[0]))
+    union = sorted(rankings.union_rows(ctx, rankings.CHAINS, days), key=lambda p: (-p[1], p[0]))
     return lambda start, count: union[start:start + count]
 
 

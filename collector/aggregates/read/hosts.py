@@ -44,7 +44,7 @@ def host_ranking(ctx: ReadContext, window: Window, sort: str, offset: int, limit
     g = ctx.keys.glob
     if sort == "last_seen" and window.bounded:
         page, days, more = rankings.page(ctx, rankings.HOSTS_LAST, window, 0, 10**9)
-        lasts = rankings.scores(ctx, rankings.HOSTS_LAST, [h for h, _ in page], g.of_host)
+        lasts = rankings.scores(ctx.client, rankings.HOSTS_LAST, [h for h, _ in page], g.of_host)
         order = sorted(zip(page, lasts, strict=True), key=lambda p: (-(p[1] or 0), p[0][0]))
         page = [p for p, _ in order][offset:offset + limit]
         more = len(order) > offset + limit

@@ -139,16 +139,17 @@ def by_count(row: tuple[bytes, float]) -> tuple[float, bytes]:
     return -row[1], row[0]
 
 
-def scores(ctx: ReadContext, ranking: Ranking, members: list[str],
+def scores(client: Any, ranking: Ranking, members: list[str],
            shard_of: Callable[[str], ShardKeys]) -> list[float | None]:
-    """Each member's score in the ranking (None: not ranked), read in its own shard."""
+    """Each member's score in the ranking (None: not ranked), read in its own shard (one
+    pipeline)."""
     if not members:
         return []
     groups: dict[str, list[int]] = {}
     for i, m in enumerate(members):
         groups.setdefault(ranking.key(shard_of(m)), []).append(i)
     out: list[float | None] = [None] * len(members)
-    with ctx.client.pipeline(transaction=False) as pipe:
+    with client.pipeline(transaction=False) as pipe:
         for key, ix in groups.items():
             pipe.zmscore(key, [members[i] for i in ix])
         for ix, found in zip(groups.values(), pipe.execute(), strict=True):
@@ -233,7 +234,7 @@ def seen_since(ctx_client: Any, shards: tuple[ShardKeys, ...], floor_ms: int,
                                                      start=start, num=page_size)
             if not found:
                 break
-            yield [m.decode() if isinstance(m, bytes) else str(m) for m in found]
+            yield [text(m) for m in found]
             if len(found) < page_size:
                 break
             start += page_size

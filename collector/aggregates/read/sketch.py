@@ -1,11 +1,13 @@
-"""Device sketches of the field pin inventory: merged and counted here, written by host.lua.
+"""Device sketches of the field pin inventory: merged and counted here, written by the writer
+(registers computed by ``merge.register``, stored by host.lua).
 
 A sketch is a HyperLogLog of ``M`` one-byte registers stored as a plain string of fixed size
 (Redis's own HLL turns dense, 12 KiB, at ~300 devices, so one per app build and day would make
 memory grow with reports). Standard error 1.04/sqrt(M), about 1.6 %, and far less for a few
 hundred devices, where the estimator behaves like linear counting. ``registers`` is the
-reference of what the script computes per device; ``estimate`` is Ertl's improved estimator,
-the one Redis's PFCOUNT uses, so small counts are nearly exact.
+reference of what the writer stores for a set of devices (tests check Redis against it);
+``estimate`` is Ertl's improved estimator, the one Redis's PFCOUNT uses, so small counts are
+nearly exact.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ import math
 from collections.abc import Iterable
 
 M = 4000
-"""Registers per sketch (host.lua ``INV.M``)."""
+"""Registers per sketch (host.lua ``INV_M``)."""
 Q = 50
-"""Hash bits counted after the index (host.lua ``INV.Q``): register values are 0..Q + 1."""
+"""Hash bits counted after the index: register values are 0..Q + 1."""
 
 _ALPHA_INF = 0.721347520444481703680
 _HIGH = int.from_bytes(b"\x80" * M, "big")
@@ -107,7 +109,7 @@ def count(sketches: Iterable[bytes | None]) -> int:
 
 
 def registers(devices: Iterable[str]) -> bytes:
-    """The sketch host.lua writes for ``devices`` (its reference, for tests and tools)."""
+    """The sketch the writer stores for ``devices`` (its reference, for tests and tools)."""
     regs = bytearray(M)
     for dev in devices:
         h = hashlib.sha1(dev.encode("utf-8"), usedforsecurity=False).hexdigest()

@@ -69,7 +69,7 @@ def _summary_window(ctx: ReadContext, window: Window, top: int) -> dict[str, Any
     top_hosts = [(text(m), int(n)) for m, n in hosts]
     top_chains = [(text(m), int(n)) for m, n in chains]
     classes = {k[1:]: v for k, v in fields.items() if k[0] == "k"}
-    losing = sorted(rankings.union(ctx, HOSTS_FAILING, days), key=lambda p: (-p[1], p[0]))
+    losing = sorted(rankings.union_rows(ctx, HOSTS_FAILING, days), key=lambda p: (-p[1], p[0]))
     return {**_losing(ctx, losing, days),
             **_doc(ctx, reports, nhosts, nchains, devices, top_hosts, top_chains,
                    classes),

@@ -5,7 +5,6 @@ hostile uploads refused with a 4xx page that echoes nothing and stores nothing."
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import html
 import io
@@ -16,19 +15,18 @@ from typing import Any
 
 import pytest
 import redis
-from cryptography.hazmat.primitives import serialization
 from flask import Flask, render_template
 from flask.testing import FlaskClient
 
-from collector import create_app
 from collector.config import Settings
 from collector.intake.bundle import MAX_BUNDLE_BYTES
 from collector.intake.chains import spki_pin
 from collector.web.dashboard import field_pins
-from tests.helpers import flush, post, snapshot, spool_files
+from tests.helpers import snapshot, spool_files
 from tests.intel.pki import pem
-from tests.rotation import HOST, OFFLINE_BACKUP, Rotation, trustkit_doc
+from tests.rotation import HOST, OFFLINE_BACKUP, Rotation
 from tests.web.dashboard.conftest import csrf_of, sign_in
+from tests.web.field import field_client
 
 PAGE = f"/hosts/{HOST}"
 ROUTE = f"/hosts/{HOST}/rehearsal"
@@ -53,21 +51,11 @@ def extra_builds(rot: Rotation) -> list[tuple[str, str, list[str], int, str]]:
 @pytest.fixture
 def field(settings: Settings, rot: Rotation) -> Iterator[FlaskClient]:
     """A signed-in client of the app (trusting CA A's root) with the builds posted."""
-    roots = settings.data_dir + "-roots.pem"
-    with open(roots, "wb") as f:
-        f.write(rot.root_a.public_bytes(serialization.Encoding.PEM))
-    app: Flask = create_app(dataclasses.replace(settings, public_roots=roots))
-    client = app.test_client()
     builds = [(*b, "2027-06-01") for b in rot.builds()] + extra_builds(rot)
-    for version, platform, pins, devices, expiration in builds:
-        for i in range(devices):
-            doc = trustkit_doc(version, platform, pins, f"{platform}-{version}-{i}", expiration)
-            resp = post(client, doc)
-            assert resp.status_code == 204, resp.json
-    flush(client)
+    client = field_client(settings, rot, builds)
     assert sign_in(client).status_code == 303
     yield client
-    app.extensions["collector"].ingestor.close()
+    client.application.extensions["collector"].ingestor.close()
 
 
 class Tables(HTMLParser):
