@@ -35,6 +35,7 @@ RULE_TEXT = {
     "enforced-failures": "Users losing service",
     "new-chain": "New chain",
     "spike": "Spike",
+    "pins-expiring": "Pins expiring",
 }
 URGENT_RULES = frozenset({"new-public-trust-chain", "enforced-failures"})
 VERDICTS = {
