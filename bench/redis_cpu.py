@@ -1,9 +1,9 @@
 """Part ``redis``: Redis CPU per report (SPEC §7), from ``INFO commandstats``.
 
 Two loads, written through the real ``ReportStore`` into a private redis-server (no AOF), in
-batches of ``--batch`` (default 100: about what one worker's writer gathers in its 50 ms
-linger at full speed on the project's machine), the storm also in batches of 500 (the
-writer's largest, what it sends while it catches up):
+batches of ``--batch`` (default 1 000: about what one worker's writer gathers in its 1 s
+linger at full speed on the project's machine; the collector rows below measure it), the
+storm also in batches of 100 (a 200 ms linger's batch at a few hundred reports/s):
 
 storm    one host, three chains (one of them public-trust for the host, its clients half
          enforcing, half report-only: every failing-device path runs), 100 k devices
@@ -24,6 +24,10 @@ cluster  the diverse load on a local 3-primary Redis Cluster (``tests/redisclust
 parallel ``--processes`` writer processes (default 4) against one redis-server, each with
          its own writer id and its own storm reports, all at once: reports/s, Redis CPU
          busy share, and reports/s at 100 % of one Redis core (reports/s / busy share)
+floor    the distinct counters one diverse report moves and the cheapest Redis CPU per
+         counter update (bench/redis_floor.py): the floor under the diverse figure
+collector both loads through ``pin-collector serve`` and wrk, at the batches its writers
+         really form (bench/redis_e2e.py)
 
 With ``--callgrind`` (needs valgrind) each load is also written to a redis-server running
 under callgrind, instrumented only while the measured reports are written: instructions
@@ -303,7 +307,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     result: dict[str, Any] = {"batch": args.batch, "build_s": built,
                               "loadavg_before": os.getloadavg()}
     for name, load, reports, batch in (("storm", STORM, storm, args.batch),
-                                       ("storm_500", STORM, storm, 500),
+                                       ("storm_100", STORM, storm, 100),
                                        ("diverse", DIVERSE, diverse, args.batch)):
         server = RedisServer(tmp / f"redis-cpu-{name}", appendonly=False).start()
         node = redis.Redis.from_url(server.url)
@@ -318,7 +322,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         result["instructions"] = {
             name: instructions(tmp, name, reports[:n], n // 3, batch)
             for name, reports, batch, n in (("storm", storm, args.batch, 2 * n_cg),
-                                            ("storm_500", storm, 500, 2 * n_cg),
+                                            ("storm_100", storm, 100, 2 * n_cg),
                                             ("diverse", diverse, args.batch, n_cg))}
         print("instructions Redis executes per report (callgrind): " + ", ".join(
             f"{k} {v:,.0f}" for k, v in result["instructions"].items()))
@@ -334,6 +338,17 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         node.close()
         server.stop()
     _print_parallel(result["parallel"], result["storm"])
+    from bench.redis_floor import counter_cost, counters_per_report  # it uses this module
+
+    server = RedisServer(tmp / "redis-cpu-floor", appendonly=False).start()
+    node = redis.Redis.from_url(server.url)
+    try:
+        result["floor"] = {"counters": counters_per_report(server.url, node, diverse),
+                           **counter_cost(node)}
+    finally:
+        node.close()
+        server.stop()
+    _print_floor(result["floor"], result["diverse"])
     result["loadavg_after"] = os.getloadavg()
     print(f"1-minute load average {result['loadavg_before'][0]:.1f} before, "
           f"{result['loadavg_after'][0]:.1f} after, {os.cpu_count()} CPUs (commandstats µs "
@@ -376,3 +391,17 @@ def _print_parallel(r: dict[str, Any], storm: dict[str, Any]) -> None:
           f"{r['redis_busy'] * 100:.0f} % of one core ({r['redis_us_per_report']:.2f} µs per "
           f"report) => one primary absorbs ~{r['reports_per_s_at_one_core']:,.0f} reports/s "
           f"(from the single-writer figure: {1e6 / storm['process_us_per_report']:,.0f})")
+
+
+def _print_floor(f: dict[str, Any], diverse: dict[str, Any]) -> None:
+    per = f["cheapest_process_us"]
+    shapes = "; ".join(
+        f"{name}: HINCRBY {c['hincrby_process_us']:.2f} ({c['hincrby_command_us']:.2f} in the "
+        f"command), 20 at a time {c['rmw_process_us']:.2f} ({c['rmw_command_us']:.2f})"
+        for name, c in f["by_shape"].items())
+    print(f"floor: one diverse report changes {f['counters']:.1f} distinct counters (hash "
+          f"fields, members, HyperLogLogs); Redis µs per counter update with no script, "
+          f"{shapes} => no design keeping those counters goes under "
+          f"~{f['counters'] * per:.0f} µs per report (measured "
+          f"{diverse['process_us_per_report']:.0f}); {TARGET_DIVERSE_US:.0f} µs affords "
+          f"{TARGET_DIVERSE_US / per:.1f} counters")

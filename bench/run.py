@@ -91,6 +91,7 @@ from bench import (  # noqa: E402
     memory,
     queries,
     redis_cpu,
+    redis_e2e,
     report,
     servers,
     throughput,
@@ -127,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--new-every", type=int, default=1, metavar="N",
                    help="alerts part: a new hostname (a new alert) every N requests "
                         "(default 1: every request)")
-    p.add_argument("--batch", type=int, default=100,
+    p.add_argument("--batch", type=int, default=1000,
                    help="redis part: reports per ReportStore.write (default %(default)s)")
     p.add_argument("--callgrind", action="store_true",
                    help="redis part: also count Redis's instructions per report (valgrind)")
@@ -143,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error("--new-every must be at least 1")
     parts = [args.only] if args.only else list(PARTS)
     wrk = shutil.which("wrk")
-    if {"throughput", "alerts"} & set(parts) and wrk is None:
+    if {"throughput", "alerts", "redis"} & set(parts) and wrk is None:
         print("wrk is not installed: apt-get install wrk", file=sys.stderr)
         return 2
 
@@ -165,7 +166,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             elif part == "dashboard":
                 results[part] = dashboard.run(args, tmp)
             elif part == "redis":
+                assert wrk is not None
                 results[part] = redis_cpu.run(args, tmp)
+                results[part]["collector"] = redis_e2e.run(args, tmp, wrk)
             else:
                 results[part] = queries.run(args, tmp)
             report.part_end(part, time.monotonic() - t)

@@ -14,7 +14,10 @@ from collector.aggregates.writer import PoisonRecord, ReportStore, Stamped
 from collector.durable.spool import Spool
 from collector.intake.report import Report
 
-BATCH = 500
+# Records per Redis write, at most: the live writer's batch and a replay's. Redis's Lua
+# unpacks at most ~8000 values into one command; a batch of new hosts that all rank in one
+# global shard gives a ZADD twice its size (tests/durable/test_sink.py).
+BATCH = 2000
 
 
 @dataclass
@@ -23,6 +26,8 @@ class IngestStats:
     dead_lettered: int = 0
     refused: int = 0
     overflows: int = 0  # times the outbox was full and the writer caught up from disk
+    batches: int = 0  # the live writer's batches Redis took, and their reports
+    batched: int = 0
     redis_errors: dict[str, int] = field(default_factory=dict)
 
 

@@ -67,6 +67,11 @@ SPOOL_QUARANTINED = Counter(_P + "spool_quarantined_total", "Corrupt spool regio
 OUTBOX_OVERFLOWS = Counter(_P + "writer_outbox_overflows_total", "Times a writer's in-memory "
                            "outbox was full and it caught up from the spool instead.",
                            registry=REGISTRY)
+WRITER_BATCHES = Counter(_P + "writer_batches_total", "Batches the background writers sent to "
+                         "Redis (the mean batch: writer_batched_reports_total over this).",
+                         registry=REGISTRY)
+WRITER_BATCHED = Counter(_P + "writer_batched_reports_total", "Reports in those batches.",
+                         registry=REGISTRY)
 SPOOL_SYNC_ERRORS = Counter(_P + "spool_sync_errors_total", "Background spool fsyncs that "
                             "failed (COLLECTOR_SPOOL_FSYNC=interval).", registry=REGISTRY)
 RATE_LIMIT_FALLBACK = Counter(_P + "rate_limit_fallback_total", "Rate-limit checks made by "
@@ -146,7 +151,8 @@ def observe(endpoint: str | None, status: int, seconds: float) -> None:
 
 
 _SPOOL_COUNTERS = {"torn": SPOOL_TORN, "quarantined": SPOOL_QUARANTINED,
-                   "overflows": OUTBOX_OVERFLOWS, "sync_errors": SPOOL_SYNC_ERRORS}
+                   "overflows": OUTBOX_OVERFLOWS, "sync_errors": SPOOL_SYNC_ERRORS,
+                   "batches": WRITER_BATCHES, "batched": WRITER_BATCHED}
 
 
 def sync_ingestor(ingestor: Ingestor) -> None:
@@ -155,7 +161,7 @@ def sync_ingestor(ingestor: Ingestor) -> None:
     with _lock:  # the writer's tick and a scrape may sync at once: read and swap as one
         spool = getattr(ingestor, "spool", None)
         now = {"replayed": stats.replayed, "dead": stats.dead_lettered, "refused": stats.refused,
-               "overflows": getattr(stats, "overflows", 0),
+               **{k: getattr(stats, k, 0) for k in ("overflows", "batches", "batched")},
                **{k: getattr(spool, k, 0) for k in ("torn", "quarantined", "sync_errors")},
                **{"err:" + k: v for k, v in list(stats.redis_errors.items())}}
         before = _seen.get(ingestor, {})

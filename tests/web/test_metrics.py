@@ -57,6 +57,9 @@ def test_metrics_count_accepted_rejected_and_durations(client: FlaskClient) -> N
     accepted = sum(delta("pin_collector_reports_accepted_total", path=p)
                    for p in ("redis", "spool"))
     assert accepted == 1
+    # the background writer took it in one batch (the mean batch size is the ratio)
+    assert delta("pin_collector_writer_batches_total") == 1
+    assert delta("pin_collector_writer_batched_reports_total") == 1
     for reason in ("malformed-json", "unsupported-media-type", "invalid-report"):
         assert delta("pin_collector_reports_rejected_total", reason=reason) == 1, reason
     assert delta("pin_collector_http_request_duration_seconds_count",
