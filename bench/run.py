@@ -56,10 +56,12 @@ dashboard
 redis
     Redis CPU per report from INFO commandstats on a storm load (one host, three chains,
     100 k devices; target <= 10 µs) and a diverse one (1 k hosts x 10 chains; <= 25 µs),
-    written through ReportStore in batches of ``--batch``; the diverse load on a local
-    3-primary cluster (busiest primary's write CPU / mean, target <= 1.5); and
-    ``--processes`` writer processes against one Redis (reports/s one primary absorbs).
-    See bench/redis_cpu.py.
+    written through ReportStore in batches of ``--batch`` (and the storm in batches of 100);
+    the diverse load on a local 3-primary cluster (busiest primary's write CPU / mean,
+    target <= 1.5); ``--processes`` writer processes against one Redis (reports/s one
+    primary absorbs); the floor under the diverse figure (counters per report x the cheapest
+    counter update); then both loads through ``pin-collector serve`` and wrk, at the batches
+    its writers form. See bench/redis_cpu.py, redis_floor.py and redis_e2e.py.
 
 ``--quick`` shrinks everything: 2 rounds x 3 s, 20 k + 20 k reports, 2 k hosts.
 
