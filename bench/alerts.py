@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import secrets
 import shutil
 import statistics
@@ -48,7 +47,7 @@ from bench.servers import (
     HangingReceiver,
     counted_reports,
     group_cpu_seconds,
-    request,
+    metric_totals,
     start_collector,
     stop,
 )
@@ -205,15 +204,11 @@ def _pending(client: Any) -> int:
         return _outbox(client)
 
 
-_SAMPLE = re.compile(r"^(pin_collector_alerts_\w+_total)(?:\{[^}]*\})? ([0-9.e+]+)$", re.M)
-
-
 def _metrics(port: int) -> dict[str, int]:
     """The alert counters of GET /metrics, summed over their labels."""
-    status, raw = request(port, "GET", "/metrics")
-    out: dict[str, int] = {}
-    if status != 200:
-        return out
-    for m in _SAMPLE.finditer(raw.decode("utf-8", "replace")):
-        out[m.group(1)] = out.get(m.group(1), 0) + int(float(m.group(2)))
-    return out
+    try:
+        totals = metric_totals(port)
+    except RuntimeError:
+        return {}
+    return {name: int(value) for name, value in totals.items()
+            if name.startswith("pin_collector_alerts_") and name.endswith("_total")}

@@ -24,7 +24,7 @@ from typing import Any
 from bench.data import make_chains
 from bench.load import run_wrk
 from bench.redis_cpu import DIVERSE, STORM, Load, _figures, _stats
-from bench.servers import counted_reports, request, start_collector, stop
+from bench.servers import counted_reports, metric_totals, start_collector, stop
 
 HOST, DEVICE = "__HOST__", "__DEVICE__"
 
@@ -94,7 +94,7 @@ def measure(args: Any, tmp: Path, wrk: str, load: Load, seconds: float,
                 report=dummy)
         warm_total = settled(port, token)
         time.sleep(TICK_S)  # every worker has published its batches so far
-        b0 = batches(port, token)
+        b0 = batches(port)
         node.config_resetstat()
         _, cpu0 = _stats(node)
         res = run_wrk(wrk, url, seconds=seconds, connections=args.connections, script=script,
@@ -103,7 +103,7 @@ def measure(args: Any, tmp: Path, wrk: str, load: Load, seconds: float,
         counted = settled(port, token) - warm_total
         stats, cpu1 = _stats(node)
         time.sleep(TICK_S)
-        b1 = batches(port, token)
+        b1 = batches(port)
     finally:
         if proc is not None:
             stop(proc)
@@ -120,30 +120,16 @@ def settled(port: int, token: str, timeout: float = 120.0) -> int:
     """The count once every report the workers accepted (/metrics) is in it."""
     deadline = time.monotonic() + timeout
     while True:
-        accepted = scrape(port, token).get("pin_collector_reports_accepted_total", 0.0)
+        accepted = metric_totals(port).get("pin_collector_reports_accepted_total", 0.0)
         now = counted_reports(port, token, 0, timeout=0)
         if now >= accepted or time.monotonic() > deadline:
             return now
         time.sleep(0.5)
 
 
-def scrape(port: int, token: str) -> dict[str, float]:
-    """/metrics summed by sample name (every worker's, every label)."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    status, raw = request(port, "GET", "/metrics", headers={"Authorization": f"Bearer {token}"})
-    if status != 200:
-        raise RuntimeError(f"/metrics answered {status}")
-    found: dict[str, float] = {}
-    for family in text_string_to_metric_families(raw.decode()):
-        for sample in family.samples:
-            found[sample.name] = found.get(sample.name, 0.0) + sample.value
-    return found
-
-
-def batches(port: int, token: str) -> tuple[float, float]:
+def batches(port: int) -> tuple[float, float]:
     """The writers' batches and the reports in them so far."""
-    found = scrape(port, token)
+    found = metric_totals(port)
     return (found.get("pin_collector_writer_batches_total", 0.0),
             found.get("pin_collector_writer_batched_reports_total", 0.0))
 

@@ -129,6 +129,20 @@ def request(port: int, method: str, path: str, *, body: bytes | None = None,
         conn.close()
 
 
+def metric_totals(port: int) -> dict[str, float]:
+    """GET /metrics summed by sample name (every worker's, over every label)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    status, raw = request(port, "GET", "/metrics")
+    if status != 200:
+        raise RuntimeError(f"/metrics answered {status}")
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(raw.decode("utf-8", "replace")):
+        for sample in family.samples:
+            found[sample.name] = found.get(sample.name, 0.0) + sample.value
+    return found
+
+
 def counted_reports(port: int, token: str, answered: int, timeout: float = 10.0) -> int:
     """Reports counted by GET /v1/summary once it reaches ``answered`` (or after ``timeout``)."""
     counted = -1

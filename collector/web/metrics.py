@@ -150,9 +150,11 @@ def observe(endpoint: str | None, status: int, seconds: float) -> None:
     duration.observe(seconds)
 
 
-_SPOOL_COUNTERS = {"torn": SPOOL_TORN, "quarantined": SPOOL_QUARANTINED,
-                   "overflows": OUTBOX_OVERFLOWS, "sync_errors": SPOOL_SYNC_ERRORS,
-                   "batches": WRITER_BATCHES, "batched": WRITER_BATCHED}
+# The ingestor's running totals (and its spool's) that each feed one unlabelled counter.
+_TOTALS = {"replayed": REPLAYED, "dead": DEAD_LETTERED, "refused": REFUSED,
+           "torn": SPOOL_TORN, "quarantined": SPOOL_QUARANTINED, "overflows": OUTBOX_OVERFLOWS,
+           "sync_errors": SPOOL_SYNC_ERRORS, "batches": WRITER_BATCHES,
+           "batched": WRITER_BATCHED}
 
 
 def sync_ingestor(ingestor: Ingestor) -> None:
@@ -170,14 +172,8 @@ def sync_ingestor(ingestor: Ingestor) -> None:
         delta = value - before.get(name, 0)
         if delta <= 0:
             continue
-        if name in _SPOOL_COUNTERS:
-            _SPOOL_COUNTERS[name].inc(delta)
-        elif name == "replayed":
-            REPLAYED.inc(delta)
-        elif name == "dead":
-            DEAD_LETTERED.inc(delta)
-        elif name == "refused":
-            REFUSED.inc(delta)
+        if name in _TOTALS:
+            _TOTALS[name].inc(delta)
         else:
             REDIS_ERRORS.labels(error_kind(name[4:])).inc(delta)
 
